@@ -1,0 +1,27 @@
+"""Error codes of the serial protocol. A refused command changes nothing and gets one of these.
+
+Every code is a stable string; hosts match on the code, people read the message.
+"""
+
+E_FRAME_TOO_LONG = "E_FRAME_TOO_LONG"   # line longer than the frame limit; discarded
+E_ENCODING = "E_ENCODING"               # not UTF-8
+E_JSON = "E_JSON"                       # not a JSON object
+E_UNKNOWN_CMD = "E_UNKNOWN_CMD"
+E_ARG_MISSING = "E_ARG_MISSING"
+E_ARG_TYPE = "E_ARG_TYPE"
+E_ARG_RANGE = "E_ARG_RANGE"
+E_ARG_UNKNOWN = "E_ARG_UNKNOWN"         # an argument the command does not take
+E_MODE = "E_MODE"                       # unknown or unsupported therapy mode
+E_NO_DRUG = "E_NO_DRUG"                 # therapy needs a filled reservoir with a known drug
+E_RATE = "E_RATE"                       # rate outside what the planner can deliver
+E_CAPACITY = "E_CAPACITY"               # more than the reservoir holds
+E_STATE = "E_STATE"                     # not allowed in the pump's present state
+E_NOT_SUPPORTED = "E_NOT_SUPPORTED"     # e.g. a simulator-only command on a board
+E_INTERNAL = "E_INTERNAL"
+
+
+class CommandError(Exception):
+    def __init__(self, code, msg):
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg

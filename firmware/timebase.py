@@ -1,0 +1,38 @@
+"""Wall-clock seconds carried forward from ticks, so all firmware time comes from one clock.
+
+Invariant: at ticks `ticks`, the wall time is `wall_s` seconds plus `sub_ms` ms (0 <= sub_ms < 1000).
+update() must be called at least every 2**29 ms (the main loop wakes far more often).
+"""
+
+
+class Timebase:
+    def __init__(self, clock, wall_s, now_ticks):
+        self._clock = clock
+        self.wall_s = wall_s
+        self.sub_ms = 0
+        self.ticks = now_ticks
+
+    def update(self, now_ticks):
+        delta = self._clock.ticks_diff(now_ticks, self.ticks)
+        if delta <= 0:
+            return
+        self.ticks = now_ticks
+        sub = self.sub_ms + delta
+        if sub >= 1000:
+            self.wall_s += sub // 1000
+            sub %= 1000
+        self.sub_ms = sub
+
+    def ticks_at(self, wall_s, limit_ms):
+        """Ticks of wall second `wall_s`, or of now + limit_ms if that is sooner (limit < 2**29)."""
+        ahead = wall_s - self.wall_s
+        if ahead * 1000 - self.sub_ms >= limit_ms:
+            return self._clock.ticks_add(self.ticks, limit_ms)
+        return self._clock.ticks_add(self.ticks, ahead * 1000 - self.sub_ms)
+
+    def set_wall(self, wall_s):
+        """The host set the clock. Returns the jump in seconds (for the log)."""
+        jump = wall_s - self.wall_s
+        self.wall_s = wall_s
+        self.sub_ms = 0
+        return jump

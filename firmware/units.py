@@ -1,0 +1,72 @@
+"""Argument parsing into integer units. The only place a JSON number becomes an int.
+
+A JSON value like 2.4 arrives as a float (32-bit on a board); scaled_int() turns it into whole
+sub-units (e.g. mcg -> ng with scale 1000) by rounding to nearest, so 3 decimals survive a 32-bit
+float for the magnitudes a pump uses. Nothing past this module sees a float.
+"""
+
+from firmware.errors import CommandError, E_ARG_MISSING, E_ARG_TYPE, E_ARG_RANGE
+
+
+def _number(args, key, required):
+    if key not in args:
+        if required:
+            raise CommandError(E_ARG_MISSING, "missing argument '%s'" % key)
+        return None
+    value = args[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CommandError(E_ARG_TYPE, "'%s' must be a number" % key)
+    if value != value:  # NaN
+        raise CommandError(E_ARG_TYPE, "'%s' must be a number" % key)
+    return value
+
+
+def scaled_int(args, key, scale, lo, hi, required=True, default=None):
+    """args[key] * scale as an int, rounded to nearest, checked lo <= result <= hi (scaled units)."""
+    value = _number(args, key, required)
+    if value is None:
+        return default
+    if isinstance(value, int):
+        result = value * scale
+    else:
+        if not (-1e15 < value < 1e15):
+            raise CommandError(E_ARG_RANGE, "'%s' out of range" % key)
+        scaled = value * scale
+        result = int(scaled + 0.5) if scaled >= 0 else -int(-scaled + 0.5)
+    if result < lo or result > hi:
+        raise CommandError(E_ARG_RANGE, "'%s' must be between %s and %s" % (
+            key, _fmt(lo, scale), _fmt(hi, scale)))
+    return result
+
+
+def whole_int(args, key, lo, hi, required=True, default=None):
+    """An argument that must be a whole number (no fraction)."""
+    value = _number(args, key, required)
+    if value is None:
+        return default
+    if not isinstance(value, int):
+        if value != int(value):
+            raise CommandError(E_ARG_TYPE, "'%s' must be a whole number" % key)
+        value = int(value)
+    if value < lo or value > hi:
+        raise CommandError(E_ARG_RANGE, "'%s' must be between %d and %d" % (key, lo, hi))
+    return value
+
+
+def text(args, key, max_len, required=True, default=None):
+    if key not in args:
+        if required:
+            raise CommandError(E_ARG_MISSING, "missing argument '%s'" % key)
+        return default
+    value = args[key]
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise CommandError(E_ARG_TYPE, "'%s' must be a text of 1..%d characters" % (key, max_len))
+    return value
+
+
+def _fmt(value, scale):
+    if scale == 1 or value % scale == 0:
+        return str(value // scale)
+    whole, frac = divmod(value, scale)
+    digits = len(str(scale)) - 1
+    return "%d.%s" % (whole, ("%0" + str(digits) + "d") % frac)

@@ -1,0 +1,167 @@
+"""HAL contracts. The firmware talks to hardware only through objects that honour these.
+
+Each class documents one contract; the real drivers (hal/mcu) and the host mocks (hal/mock) subclass
+it. Methods raise NotImplementedError here so a missing method fails loudly, never silently.
+
+Units are in the names: ms, s, mv, hz. Every counter a driver exposes wraps at 2**30 so that it stays
+a small int on a board; consumers take differences with `counter_diff`.
+"""
+
+COUNTER_PERIOD = 1 << 30  # wrap of every HAL pulse counter and of ticks_ms (as on RP2040/ESP32)
+_COUNTER_MASK = COUNTER_PERIOD - 1
+_COUNTER_HALF = COUNTER_PERIOD >> 1
+
+
+def counter_diff(new, old):
+    """Signed difference new - old of two wrapping counters, in (-2**29, 2**29]."""
+    return ((new - old + _COUNTER_HALF) & _COUNTER_MASK) - _COUNTER_HALF
+
+
+class Clock:
+    """Monotonic milliseconds, wall-clock seconds, and sleeping until a deadline.
+
+    ticks_ms() wraps at 2**30 exactly like `time.ticks_ms()` on a board: compare tick values only with
+    ticks_diff() and move them only with ticks_add(). A ticks_diff result is valid while |diff| < 2**29.
+    Wall-clock seconds count from the pump epoch 2024-01-01 00:00 UTC (the simulator's t=0 is that
+    instant); they stay below 2**30 until 2058.
+    """
+
+    def ticks_ms(self):
+        raise NotImplementedError
+
+    def ticks_add(self, ticks, delta_ms):
+        return (ticks + delta_ms) & _COUNTER_MASK
+
+    def ticks_diff(self, a, b):
+        """a - b in ms, signed."""
+        return ((a - b + _COUNTER_HALF) & _COUNTER_MASK) - _COUNTER_HALF
+
+    def rtc_s(self):
+        """Wall-clock seconds since the pump epoch, or -1 if the RTC has never been set."""
+        raise NotImplementedError
+
+    def set_rtc_s(self, wall_s):
+        raise NotImplementedError
+
+    def sleep_until(self, deadline_ticks, serial):
+        """Return at deadline_ticks, or earlier as soon as `serial` has input. Never sleeps past the
+        deadline. The caller bounds the deadline (watchdog feed interval)."""
+        raise NotImplementedError
+
+
+class Stepper:
+    """STEP/DIR/EN driver. One step() is one microstep pulse; pulses_sent() counts the pulses that
+    really left the pin (wraps at 2**30). step() while disabled sends nothing and returns False."""
+
+    def enable(self, on):
+        raise NotImplementedError
+
+    def is_enabled(self):
+        raise NotImplementedError
+
+    def set_forward(self, forward):
+        raise NotImplementedError
+
+    def step(self):
+        raise NotImplementedError
+
+    def pulses_sent(self):
+        raise NotImplementedError
+
+
+class Buzzer:
+    """Passive buzzer on PWM. tone(hz) starts a tone, off() silences it."""
+
+    def tone(self, freq_hz):
+        raise NotImplementedError
+
+    def off(self):
+        raise NotImplementedError
+
+
+class Led:
+    def set(self, on):
+        raise NotImplementedError
+
+
+class Button:
+    """Patient button. presses() counts debounced presses (wraps at 2**30)."""
+
+    def presses(self):
+        raise NotImplementedError
+
+
+class AnalogIn:
+    """One ADC channel scaled to millivolts at the quantity measured (divider already undone)."""
+
+    def read_mv(self):
+        raise NotImplementedError
+
+
+class RotationSensor:
+    """Encoder or hall pulses from the pump rotor (wraps at 2**30)."""
+
+    def count(self):
+        raise NotImplementedError
+
+
+class Watchdog:
+    """Started once, fed from the main loop's healthy path only."""
+
+    def feed(self):
+        raise NotImplementedError
+
+
+class Storage:
+    """Named byte records on the board's flash. write() may be torn by power loss; the firmware
+    makes its records atomic on top (write new name, then rename). Errors raise OSError."""
+
+    def read(self, name):
+        """The record's bytes, or None if it does not exist."""
+        raise NotImplementedError
+
+    def write(self, name, data):
+        raise NotImplementedError
+
+    def rename(self, old, new):
+        raise NotImplementedError
+
+    def remove(self, name):
+        raise NotImplementedError
+
+
+class SerialLink:
+    """Byte stream to the host (USB CDC on boards, a pipe in the simulator). Never blocks."""
+
+    def any(self):
+        """Number of bytes that read() would return now (0 if none)."""
+        raise NotImplementedError
+
+    def read(self, max_bytes):
+        """Up to max_bytes available bytes, b'' if none."""
+        raise NotImplementedError
+
+    def write(self, data):
+        raise NotImplementedError
+
+
+class Hardware:
+    """The bundle of HAL objects a board hands to the firmware. Optional parts are None when not
+    fitted (pressure, rotation); `bench` is the board's bench extension (simulator only) or None."""
+
+    def __init__(self, clock, stepper, serial, buzzer, led, button, battery, watchdog, storage,
+                 pressure=None, rotation=None, bench=None, board="unknown", serial_no="0"):
+        self.clock = clock
+        self.stepper = stepper
+        self.serial = serial
+        self.buzzer = buzzer
+        self.led = led
+        self.button = button
+        self.battery = battery
+        self.watchdog = watchdog
+        self.storage = storage
+        self.pressure = pressure
+        self.rotation = rotation
+        self.bench = bench
+        self.board = board
+        self.serial_no = serial_no

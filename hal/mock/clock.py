@@ -1,0 +1,47 @@
+"""Virtual clock: ticks wrap at 2**30 exactly like a board; time moves only when the firmware sleeps.
+
+`elapsed_ms` is the true virtual time since the clock was made (an unbounded host int: the mock is
+never on a board). A `horizon_ms` bounds how far sleeping may move time: the simulator sets it from the
+host's `run` command and reads the next host line only when the clock stands at the horizon.
+"""
+
+from hal.interfaces import Clock, COUNTER_PERIOD
+
+
+class VirtualClock(Clock):
+    def __init__(self, start_ticks=0, wall_start_s=0):
+        self._start_ticks = start_ticks % COUNTER_PERIOD
+        self.elapsed_ms = 0
+        self.horizon_ms = None  # None: unbounded (tests that drive time themselves)
+        self._wall_start_s = wall_start_s
+        self._rtc_offset_s = 0
+        self.sleeps = 0  # number of sleep_until calls that moved time (wake-ups)
+
+    def ticks_ms(self):
+        return (self._start_ticks + self.elapsed_ms) % COUNTER_PERIOD
+
+    def rtc_s(self):
+        return self._wall_start_s + self._rtc_offset_s + self.elapsed_ms // 1000
+
+    def set_rtc_s(self, wall_s):
+        self._rtc_offset_s = wall_s - self._wall_start_s - self.elapsed_ms // 1000
+
+    def sleep_until(self, deadline_ticks, serial):
+        if serial is not None and serial.any():
+            return
+        delta = self.ticks_diff(deadline_ticks, self.ticks_ms())
+        if delta <= 0:
+            return
+        target = self.elapsed_ms + delta
+        if self.horizon_ms is not None and target > self.horizon_ms:
+            target = self.horizon_ms
+        if target > self.elapsed_ms:
+            self.elapsed_ms = target
+            self.sleeps += 1
+
+    def advance_ms(self, delta_ms):
+        """Move time directly (tests only: as if the CPU were busy)."""
+        self.elapsed_ms += delta_ms
+
+    def at_horizon(self):
+        return self.horizon_ms is not None and self.elapsed_ms >= self.horizon_ms

@@ -1,0 +1,66 @@
+"""Mock buzzer, LED, button, analog input and watchdog. Each records what the firmware did to it."""
+
+from hal.interfaces import Buzzer, Led, Button, AnalogIn, Watchdog
+
+
+class MockBuzzer(Buzzer):
+    """Records (elapsed_ms, freq_hz) for every change; freq 0 means off."""
+
+    def __init__(self, clock):
+        self._clock = clock
+        self.freq_hz = 0
+        self.changes = []
+
+    def tone(self, freq_hz):
+        self.freq_hz = freq_hz
+        self.changes.append((self._clock.elapsed_ms, freq_hz))
+
+    def off(self):
+        if self.freq_hz:
+            self.freq_hz = 0
+            self.changes.append((self._clock.elapsed_ms, 0))
+
+
+class MockLed(Led):
+    def __init__(self):
+        self.on = False
+
+    def set(self, on):
+        self.on = bool(on)
+
+
+class MockButton(Button):
+    def __init__(self):
+        self.count = 0
+
+    def press(self):
+        self.count += 1
+
+    def presses(self):
+        return self.count
+
+
+class MockAnalog(AnalogIn):
+    def __init__(self, mv):
+        self.mv = mv
+
+    def read_mv(self):
+        return self.mv
+
+
+class MockWatchdog(Watchdog):
+    """Counts feeds and remembers the virtual time of the last one; `expired()` tells whether a board
+    watchdog of `timeout_ms` would have reset by now."""
+
+    def __init__(self, clock, timeout_ms=8000):
+        self._clock = clock
+        self.timeout_ms = timeout_ms
+        self.feeds = 0
+        self.last_feed_ms = 0
+
+    def feed(self):
+        self.feeds += 1
+        self.last_feed_ms = self._clock.elapsed_ms
+
+    def expired(self):
+        return self._clock.elapsed_ms - self.last_feed_ms > self.timeout_ms
