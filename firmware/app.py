@@ -104,7 +104,7 @@ class Pump:
         n = 0
         while planner.is_due(now) and n < _MAX_BURST:
             if acct.reservoir_nl < self._min_step_nl:
-                self._on_empty(planner.next_ticks)
+                self._on_empty(now)
                 return
             if not stepper.step():
                 self.shutdown("stepper refused a step while delivering")
@@ -112,8 +112,11 @@ class Pump:
             acct.on_step()
             planner.advance()
             n += 1
-        if n and acct.reservoir_nl <= self.config.low_reservoir_nl:
-            self._on_low()
+        if n:
+            if acct.reservoir_nl <= self.config.low_reservoir_nl:
+                self._on_low()
+            if acct.reservoir_nl < self._min_step_nl:
+                self._on_empty(now)
 
     def _on_low(self):
         if not self.alarms.is_active("LOW_RESERVOIR"):

@@ -4,11 +4,17 @@ Handlers take (pump, request dict) and return a dict of results (or None). Value
 in integer base units: ng/day, nL, pL, pg, seconds.
 """
 
-from firmware import VERSION
+from firmware import VERSION, units
 from firmware import therapy as th
-from firmware import units
-from firmware.errors import (CommandError, E_ARG_UNKNOWN, E_CAPACITY, E_MODE, E_NO_DRUG,
-                             E_NOT_SUPPORTED, E_RATE)
+from firmware.errors import (
+    E_ARG_UNKNOWN,
+    E_CAPACITY,
+    E_MODE,
+    E_NO_DRUG,
+    E_NOT_SUPPORTED,
+    E_RATE,
+    CommandError,
+)
 from firmware.planner import rate_allowed
 
 _BASE_KEYS = ("id", "cmd")

@@ -11,9 +11,16 @@ E_INTERNAL and sends the pump to its safe state through the one shutdown path.
 import json
 
 from firmware import commands
-from firmware.errors import (CommandError, E_ENCODING, E_FRAME_TOO_LONG, E_INTERNAL, E_JSON,
-                             E_UNKNOWN_CMD, E_ARG_TYPE)
-from firmware.framing import TOO_LONG, MAX_LINE
+from firmware.errors import (
+    E_ARG_TYPE,
+    E_ENCODING,
+    E_FRAME_TOO_LONG,
+    E_INTERNAL,
+    E_JSON,
+    E_UNKNOWN_CMD,
+    CommandError,
+)
+from firmware.framing import MAX_LINE, TOO_LONG
 
 
 class Protocol:

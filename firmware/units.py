@@ -5,7 +5,7 @@ sub-units (e.g. mcg -> ng with scale 1000) by rounding to nearest, so 3 decimals
 float for the magnitudes a pump uses. Nothing past this module sees a float.
 """
 
-from firmware.errors import CommandError, E_ARG_MISSING, E_ARG_TYPE, E_ARG_RANGE
+from firmware.errors import E_ARG_MISSING, E_ARG_RANGE, E_ARG_TYPE, CommandError
 
 
 def _number(args, key, required):

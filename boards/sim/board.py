@@ -4,9 +4,11 @@ Pin map: none. The mock pump stands where the STEP/DIR/EN driver and the motor w
 `Simulation` is used by the tests directly and by boards/sim/main.py behind a stdin/stdout pipe.
 """
 
-from firmware.app import Config, Pump
-from firmware.errors import CommandError, E_ARG_RANGE, E_UNKNOWN_CMD
+import json
+
 from firmware import units
+from firmware.app import Config, Pump
+from firmware.errors import E_ARG_RANGE, E_UNKNOWN_CMD, CommandError
 from hal.interfaces import Hardware
 from hal.mock.clock import VirtualClock
 from hal.mock.io import MockAnalog, MockButton, MockBuzzer, MockLed, MockWatchdog
@@ -70,6 +72,8 @@ class Simulation:
         config.step_pl = step_pl
         config.housekeeping_ms = housekeeping_ms
         self.pump = Pump(self.hw, config)
+        self.notices = []
+        self._req_id = 0
 
     def run_to_horizon(self):
         """Run the main loop until the virtual clock stands at its horizon, serving what is due
@@ -77,10 +81,41 @@ class Simulation:
         pump = self.pump
         clock = self.clock
         while True:
+            was_at_horizon = clock.at_horizon()
             pump.loop_once()
-            if clock.at_horizon() and not self.serial.any():
+            if was_at_horizon and not self.serial.any():
                 return
 
     def run_until_s(self, t_s):
+        """Run to virtual second t_s; keep the notices the firmware sent meanwhile."""
         self.clock.horizon_ms = t_s * 1000
         self.run_to_horizon()
+        self._take_lines()
+
+    def _take_lines(self):
+        """Parse the firmware's output; notices are kept, the last reply is returned."""
+        reply = None
+        for line in self.serial.take_output().split(b"\n"):
+            if not line:
+                continue
+            msg = json.loads(line)
+            if "notice" in msg:
+                self.notices.append(msg)
+            else:
+                reply = msg
+        return reply
+
+    def request(self, cmd, **args):
+        """Send one request at the present virtual time; return its reply (notices are kept)."""
+        self._req_id += 1
+        req = {"id": self._req_id, "cmd": cmd}
+        req.update(args)
+        return self.request_raw((json.dumps(req) + "\n").encode())
+
+    def request_raw(self, data):
+        """Send raw bytes; return the last reply among the lines they produced (or None)."""
+        self.serial.push(data)
+        if self.clock.horizon_ms is None or self.clock.horizon_ms < self.clock.elapsed_ms:
+            self.clock.horizon_ms = self.clock.elapsed_ms
+        self.run_to_horizon()
+        return self._take_lines()

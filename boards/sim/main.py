@@ -22,10 +22,18 @@ def _out():
     return getattr(sys.stdout, "buffer", sys.stdout)
 
 
+_OPTIONS = ("start_ticks", "capacity_nl", "true_pl_per_step", "step_pl", "housekeeping_ms")
+
+
 def main():
-    args = sys.argv[1:]
-    start_ticks = int(args[0]) if args else 0
-    sim = Simulation(start_ticks=start_ticks)
+    options = {}
+    for arg in sys.argv[1:]:
+        key, _, value = arg.partition("=")
+        if key not in _OPTIONS or not value:
+            sys.stderr.write("usage: main.py [%s=INT ...]\n" % "=INT ".join(_OPTIONS))
+            sys.exit(2)
+        options[key] = int(value)
+    sim = Simulation(**options)
     sim.clock.horizon_ms = 0
     out = _out()
     stdin = sys.stdin

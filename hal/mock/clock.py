@@ -5,7 +5,7 @@ never on a board). A `horizon_ms` bounds how far sleeping may move time: the sim
 host's `run` command and reads the next host line only when the clock stands at the horizon.
 """
 
-from hal.interfaces import Clock, COUNTER_PERIOD
+from hal.interfaces import COUNTER_PERIOD, Clock
 
 
 class VirtualClock(Clock):

@@ -1,6 +1,6 @@
 """Mock buzzer, LED, button, analog input and watchdog. Each records what the firmware did to it."""
 
-from hal.interfaces import Buzzer, Led, Button, AnalogIn, Watchdog
+from hal.interfaces import AnalogIn, Button, Buzzer, Led, Watchdog
 
 
 class MockBuzzer(Buzzer):

@@ -6,7 +6,7 @@ Faults act physically: a stalled motor takes pulses but moves nothing and turns 
 line moves nothing and builds pressure. Volumes are kept in pL as host ints (the mock is not on a board).
 """
 
-from hal.interfaces import Stepper, RotationSensor, AnalogIn, COUNTER_PERIOD
+from hal.interfaces import COUNTER_PERIOD, AnalogIn, RotationSensor, Stepper
 
 
 class MockPump(Stepper):

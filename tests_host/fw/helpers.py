@@ -1,0 +1,45 @@
+"""Shared helpers for the firmware tests. Plain Python that runs on CPython and MicroPython alike."""
+
+from boards.sim.board import Simulation
+
+NEAR_WRAP = (1 << 30) - 60_000   # one minute before ticks_ms wraps, as DEVELOPERS.md asks
+DAY_S = 86400
+
+
+def make_sim(start_ticks=NEAR_WRAP, **kw):
+    return Simulation(start_ticks=start_ticks, **kw)
+
+
+def filled_sim(dose_mcg_day=500, conc=2000, volume_ml=20, start_ticks=NEAR_WRAP, **kw):
+    sim = make_sim(start_ticks=start_ticks, **kw)
+    ok(sim.request("refill", drug="baclofen", conc_mcg_ml=conc, volume_ml=volume_ml))
+    sim.mock_pump.fill(volume_ml * 1_000_000_000)
+    if dose_mcg_day:
+        ok(sim.request("program", mode="continuous", dose_mcg_day=dose_mcg_day))
+    return sim
+
+
+def ok(reply):
+    assert reply is not None, "no reply"
+    assert reply["ok"] is True, "refused: %r" % (reply,)
+    return reply
+
+
+def refused(reply, code):
+    assert reply is not None, "no reply"
+    assert reply["ok"] is False, "accepted but should be refused: %r" % (reply,)
+    assert reply["error"] == code, "error %s, expected %s (%s)" % (reply["error"], code, reply.get("msg"))
+    return reply
+
+
+def raises(exc_type, fn, *args):
+    try:
+        fn(*args)
+    except exc_type as exc:
+        return exc
+    raise AssertionError("%s not raised" % exc_type.__name__)
+
+
+def small_int(value):
+    """True if value fits a board's small int (|v| < 2**30) — counters must, or they allocate."""
+    return -(1 << 30) < value < (1 << 30)

@@ -1,0 +1,83 @@
+"""A tiny test runner for the MicroPython unix port (no pytest there).
+
+  micropython tools/mpytest.py DIR [DIR ...]
+
+Imports every test_*.py in each DIR, calls every top-level function named test_*, and prints one JSON
+line per test ({"file", "test", "outcome", "detail"}) and then 'N passed, N failed'. Exit status 1 if
+any test failed. The same files run under pytest on CPython.
+"""
+
+import io
+import json
+import os
+import sys
+
+
+def _root():
+    here = __file__.rpartition("/")[0] or "."
+    return here + "/.."
+
+
+def run_file(directory, filename, only):
+    name = filename[:-3]
+    results = []
+    try:
+        module = __import__(name)
+    except Exception as exc:  # noqa: BLE001
+        return [(filename, "<import>", "failed", _trace(exc))]
+    for attr in sorted(dir(module)):
+        if not attr.startswith("test_"):
+            continue
+        if only and (filename + "::" + attr) not in only:
+            continue
+        fn = getattr(module, attr)
+        if not callable(fn):
+            continue
+        try:
+            fn()
+            results.append((filename, attr, "passed", ""))
+        except Exception as exc:  # noqa: BLE001 - report every failure, keep going
+            results.append((filename, attr, "failed", _trace(exc)))
+    return results
+
+
+def _trace(exc):
+    buf = io.StringIO()
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(exc, buf)
+    else:  # CPython, when the runner itself is tried there
+        import traceback
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=buf)
+    return buf.getvalue()[-3000:]
+
+
+def main(argv):
+    dirs = [a for a in argv if not a.startswith("--only=")]
+    only = set()
+    for a in argv:
+        if a.startswith("--only="):
+            only.update(a[7:].split(","))
+    root = _root()
+    sys.path.insert(0, root)
+    try:
+        import micropython  # noqa: F401
+    except ImportError:  # the runner tried on CPython
+        sys.path.insert(0, root + "/hal/cpython")
+    passed = failed = 0
+    for directory in dirs:
+        sys.path.insert(0, directory)
+        for filename in sorted(os.listdir(directory)):
+            if not (filename.startswith("test_") and filename.endswith(".py")):
+                continue
+            for file_, test, outcome, detail in run_file(directory, filename, only):
+                print(json.dumps({"file": file_, "test": test, "outcome": outcome, "detail": detail}))
+                if outcome == "passed":
+                    passed += 1
+                else:
+                    failed += 1
+        sys.path.pop(0)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,132 @@
+"""Scenario files (format v1): load and validate before anything runs.
+
+{"name": str, "pump": {mock settings}, "actions": [{"at": <time>, "do": <verb>, ...args}],
+ "until": <time>}
+
+Validation here is structural (known verb, required arguments present and of the right JSON type,
+times parse and lie within `until`). Whether the pump accepts an action is the firmware's call: a
+refusal is reported, not an error of the scenario.
+"""
+
+import json
+
+from pumpctl.timefmt import parse_time
+
+
+class ScenarioError(Exception):
+    """The scenario cannot run; the message names the place (e.g. 'actions[3]')."""
+
+
+# verb -> (required args, optional args); values: "number", "text", "bool", "any"
+VERBS = {
+    "refill": ({"volume_ml": "number", "conc_mcg_ml": "number", "drug": "text"}, {}),
+    "program": ({"mode": "text"}, {"dose_mcg_day": "number"}),
+}
+
+PUMP_SETTINGS = {
+    "reservoir_capacity_ml": "number",
+    "true_nl_per_step": "number",
+    "nl_per_step": "number",
+}
+
+
+def _check_type(value, kind):
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    return True
+
+
+class Action:
+    def __init__(self, index, at_s, verb, args):
+        self.index = index
+        self.at_s = at_s
+        self.verb = verb
+        self.args = args
+
+    def __repr__(self):
+        return "actions[%d] %s at %ds" % (self.index, self.verb, self.at_s)
+
+
+class Scenario:
+    def __init__(self, name, pump, actions, until_s):
+        self.name = name
+        self.pump = pump
+        self.actions = actions
+        self.until_s = until_s
+
+
+def load(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise ScenarioError("cannot read %s: %s" % (path, exc.strerror))
+    except ValueError as exc:
+        raise ScenarioError("%s is not valid JSON: %s" % (path, exc))
+    return parse(data)
+
+
+def parse(data):
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario must be a JSON object")
+    unknown = set(data) - {"name", "pump", "actions", "until", "format"}
+    if unknown:
+        raise ScenarioError("unknown top-level key(s): %s" % ", ".join(sorted(unknown)))
+    name = data.get("name", "unnamed")
+    if not isinstance(name, str):
+        raise ScenarioError("'name' must be a text")
+    if "until" not in data:
+        raise ScenarioError("missing 'until' (when the run ends)")
+    try:
+        until_s = parse_time(data["until"])
+    except ValueError as exc:
+        raise ScenarioError("until: %s" % exc)
+    pump = data.get("pump", {})
+    if not isinstance(pump, dict):
+        raise ScenarioError("'pump' must be an object")
+    for key, value in pump.items():
+        if key not in PUMP_SETTINGS:
+            raise ScenarioError("pump: unknown setting '%s' (known: %s)" % (key, ", ".join(sorted(PUMP_SETTINGS))))
+        if not _check_type(value, PUMP_SETTINGS[key]) or value <= 0:
+            raise ScenarioError("pump: '%s' must be a positive number" % key)
+    raw_actions = data.get("actions", [])
+    if not isinstance(raw_actions, list):
+        raise ScenarioError("'actions' must be a list")
+    actions = []
+    for index, raw in enumerate(raw_actions):
+        actions.append(_parse_action(index, raw, until_s))
+    actions.sort(key=lambda a: a.at_s)  # stable: same-time actions keep file order
+    return Scenario(name, pump, actions, until_s)
+
+
+def _parse_action(index, raw, until_s):
+    where = "actions[%d]" % index
+    if not isinstance(raw, dict):
+        raise ScenarioError("%s: must be an object" % where)
+    if "do" not in raw:
+        raise ScenarioError("%s: missing 'do' (the verb)" % where)
+    verb = raw["do"]
+    if verb not in VERBS:
+        raise ScenarioError("%s: unknown verb %r (known: %s)" % (where, verb, ", ".join(sorted(VERBS))))
+    try:
+        at_s = parse_time(raw.get("at", 0))
+    except ValueError as exc:
+        raise ScenarioError("%s: at: %s" % (where, exc))
+    if at_s > until_s:
+        raise ScenarioError("%s: at %ds is after until %ds" % (where, at_s, until_s))
+    required, optional = VERBS[verb]
+    args = {k: v for k, v in raw.items() if k not in ("at", "do")}
+    for key in required:
+        if key not in args:
+            raise ScenarioError("%s (%s): missing argument '%s'" % (where, verb, key))
+    for key, value in args.items():
+        kind = required.get(key) or optional.get(key)
+        if kind is None:
+            raise ScenarioError("%s (%s): unknown argument '%s'" % (where, verb, key))
+        if not _check_type(value, kind):
+            raise ScenarioError("%s (%s): '%s' must be a %s" % (where, verb, key, kind))
+    return Action(index, at_s, verb, args)
