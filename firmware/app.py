@@ -1,49 +1,52 @@
 """The pump application: a tickless, event-driven main loop over the HAL.
 
-Each wake-up does what is due, in this order: steps (planner -> stepper -> accounting), serial
-commands, housekeeping; then it feeds the watchdog (healthy path only) and sleeps until the next
-deadline: the next step, the next housekeeping, or serial input, whichever is first.
+Each wake-up does what is due, in this order: scheduled rate changes and steps in time order (basal
+planner, bolus planner -> stepper -> accounting), serial commands, housekeeping; then it feeds the
+watchdog (healthy path only) and sleeps until the next deadline: the next step of either planner, the
+next scheduled rate change, the next housekeeping, or serial input, whichever is first.
 
-Data path: serial line -> protocol -> therapy (rate, nL/day) -> planner (tick of the next step) ->
+Data path: serial line -> protocol -> therapy (rate, nL/day) -> planners (tick of the next step) ->
 stepper HAL -> accounting (delivered, reservoir) -> event log and alarms.
 One shutdown path (shutdown()) makes every output safe.
 """
 
 from micropython import const
 
-from firmware import VERSION
+from firmware import VERSION, forecast
 from firmware.accounting import Accounting
 from firmware.alarms import Alarms
+from firmware.bolus import BolusChannel
+from firmware.demand import DemandPolicy
 from firmware.eventlog import EventLog
 from firmware.framing import LineReader
 from firmware.planner import Planner
 from firmware.protocol import Protocol
-from firmware.therapy import Therapy
+from firmware.therapy import Therapy, rate_nl_day
 from firmware.timebase import Timebase
 
 _MAX_BURST = const(64)            # steps emitted in one wake-up at most (then the loop comes back at once)
 _MAX_LINES = const(4)             # serial lines served in one wake-up at most
-_DEFAULT_STEP_PL = const(50_000)  # 50 nL per step until calibrated
-_DEFAULT_LOW_NL = const(2_000_000)
-_DEFAULT_CAPACITY_NL = const(20_000_000)
+_BOUNDARY_HORIZON_MS = const(1 << 27)  # a scheduled change further away is re-armed later (1.5 days)
 
 
 class Config:
-    """Settings the clinician or bench can change. Volumes in nL, times in ms."""
+    """Settings the clinician or bench can change. Volumes in nL or pL, rates in nL/day, times in ms."""
 
     def __init__(self):
-        self.step_pl = _DEFAULT_STEP_PL
-        self.reservoir_capacity_nl = _DEFAULT_CAPACITY_NL
-        self.low_reservoir_nl = _DEFAULT_LOW_NL
+        self.step_pl = 50_000                   # calibration: pL per step
+        self.reservoir_capacity_nl = 20_000_000
+        self.low_reservoir_nl = 2_000_000       # LOW_RESERVOIR threshold (domain default 2 mL)
+        self.minimum_nl_day = 48_000            # minimum mode: keeps the catheter open
+        self.catheter_volume_nl = 200_000       # pump outlet + catheter dead space (bridge bolus)
+        self.max_rate_nl_day = 24_000_000       # fastest bolus or prime (1 mL/h)
+        self.residual_tolerance_nl = 1_000_000  # refill: drained vs estimate beyond this -> warning
         self.housekeeping_ms = 60_000
 
 
 class Pump:
-    def __init__(self, hw, config=None, housekeeping_ms=None):
+    def __init__(self, hw, config=None):
         self.hw = hw
         self.config = config or Config()
-        if housekeeping_ms is not None:
-            self.config.housekeeping_ms = housekeeping_ms
         clock = hw.clock
         now = clock.ticks_ms()
         wall = clock.rtc_s()
@@ -52,15 +55,24 @@ class Pump:
         self.log.listener = self._on_record
         self.alarms = Alarms(self.log)
         self.acct = Accounting(self.config.step_pl)
-        self.planner = Planner(clock, self.config.step_pl)
+        self.planner = Planner(clock, self.config.step_pl)     # basal
+        self.bolus = BolusChannel(clock, self.config.step_pl)
+        self.demand = DemandPolicy()
         self.therapy = Therapy()
         self.reader = LineReader(hw.serial)
         self.protocol = Protocol(self)
         self.wakeups = 0
+        self.safe = False
+        self.bridge_left_pl = 0       # bridge bolus: volume still to push at the old concentration
+        self.bridge_conc_mcg_ml = 0
+        self.refill_due_s = None      # cached forecast, recomputed after every change
         self._house_ticks = clock.ticks_add(now, self.config.housekeeping_ms)
+        self._boundary_armed = False  # a scheduled rate change (or its re-arm point) is pending
+        self._boundary_real = False
+        self._boundary_s = 0
+        self._boundary_ticks = now
         self._min_step_nl = 0
         self._update_step_cache()
-        self.safe = False
         hw.stepper.enable(False)
         self.log.add(self.timebase.wall_s, "boot", {"version": VERSION, "board": hw.board})
 
@@ -69,8 +81,7 @@ class Pump:
         clock = self.hw.clock
         now = clock.ticks_ms()
         self.timebase.update(now)
-        if self.planner.running:
-            self._deliver(now)
+        self._deliver(now)
         self._serve()
         if clock.ticks_diff(now, self._house_ticks) >= 0:
             self._housekeeping(now)
@@ -88,115 +99,212 @@ class Pump:
             raise
 
     def _deadline(self, now):
-        clock = self.hw.clock
+        clock = self.hw.clock   # methods called on the object: a stored bound method would allocate
         deadline = self._house_ticks
         if self.planner.running and clock.ticks_diff(self.planner.next_ticks, deadline) < 0:
             deadline = self.planner.next_ticks
+        bolus = self.bolus.planner
+        if bolus.running and clock.ticks_diff(bolus.next_ticks, deadline) < 0:
+            deadline = bolus.next_ticks
+        if self._boundary_armed and clock.ticks_diff(self._boundary_ticks, deadline) < 0:
+            deadline = self._boundary_ticks
         if clock.ticks_diff(deadline, now) < 0:
             return now
         return deadline
 
-    # --- step path (no allocation) ------------------------------------------------------------
+    # --- step path (no allocation in steady state) ------------------------------------------
     def _deliver(self, now):
-        planner = self.planner
-        acct = self.acct
-        stepper = self.hw.stepper
+        """Emit everything due up to `now` in time order: scheduled rate changes and the steps of
+        both planners."""
+        clock = self.hw.clock
+        basal = self.planner
+        bolus = self.bolus.planner
         n = 0
-        while planner.is_due(now) and n < _MAX_BURST:
-            if acct.reservoir_nl < self._min_step_nl:
-                self._on_empty(now)
+        while n < _MAX_BURST:
+            which = 0
+            t = now
+            if basal.running and clock.ticks_diff(basal.next_ticks, t) <= 0:
+                which = 1
+                t = basal.next_ticks
+            if bolus.running and (clock.ticks_diff(bolus.next_ticks, t) < 0 or (
+                    which == 0 and clock.ticks_diff(bolus.next_ticks, t) <= 0)):
+                which = 2
+                t = bolus.next_ticks
+            # a scheduled change strictly before the chosen step goes first; at the same tick the
+            # step was earned under the old rate, so it goes out first
+            if self._boundary_armed and (clock.ticks_diff(self._boundary_ticks, t) < 0 or (
+                    which == 0 and clock.ticks_diff(self._boundary_ticks, t) <= 0)):
+                self._on_boundary()
+                continue
+            if which == 0:
+                break
+            if not self._pulse(t):
                 return
-            if not stepper.step():
-                self.shutdown("stepper refused a step while delivering")
-                return
-            acct.on_step()
-            planner.advance()
+            if which == 1:
+                basal.advance()
+                self._after_step(t)
+            else:
+                done = self.bolus.on_step()
+                self._after_step(t)
+                if done and self.bolus.active():
+                    self._end_bolus(t, "done")
             n += 1
-        if n:
-            if acct.reservoir_nl <= self.config.low_reservoir_nl:
-                self._on_low()
-            if acct.reservoir_nl < self._min_step_nl:
-                self._on_empty(now)
 
-    def _on_low(self):
-        if not self.alarms.is_active("LOW_RESERVOIR"):
-            self.alarms.raise_alarm("LOW_RESERVOIR", self.timebase.wall_s,
-                                    "reservoir %d nL" % self.acct.reservoir_nl)
+    def _pulse(self, at_ticks):
+        """One step out through the stepper HAL and into the accounts, if the reservoir has it."""
+        acct = self.acct
+        if acct.reservoir_nl < self._min_step_nl:
+            self._on_empty(at_ticks)
+            return False
+        if not self.hw.stepper.step():
+            self.shutdown("stepper refused a step while delivering")
+            return False
+        acct.on_step()
+        return True
+
+    def _after_step(self, at_ticks):
+        """Thresholds crossed by the step just emitted (planners already advanced)."""
+        acct = self.acct
+        if acct.reservoir_nl <= self.config.low_reservoir_nl and not self.alarms.is_active("LOW_RESERVOIR"):
+            self.alarms.raise_alarm("LOW_RESERVOIR", self.timebase.wall_at(at_ticks),
+                                    "reservoir %d nL" % acct.reservoir_nl)
+        if self.bridge_left_pl > 0:
+            self.bridge_left_pl -= acct.step_pl
+            if self.bridge_left_pl <= 0:
+                self._end_bridge(at_ticks)
+        if acct.reservoir_nl < self._min_step_nl:
+            self._on_empty(at_ticks)
 
     def _on_empty(self, at_ticks):
-        """Documented behaviour at empty: stop the motor (it would pump air), keep the programme,
-        raise EMPTY_RESERVOIR; delivery resumes only after a refill."""
-        self.alarms.raise_alarm("EMPTY_RESERVOIR", self.timebase.wall_s)
-        self.apply_rate(at_ticks)
+        """Documented behaviour at empty: stop the motor (it would pump air), cancel a running bolus,
+        keep the programme, raise EMPTY_RESERVOIR; delivery resumes only after a refill."""
+        self.alarms.raise_alarm("EMPTY_RESERVOIR", self.timebase.wall_at(at_ticks))
+        if self.bolus.active():
+            self._end_bolus(at_ticks, "reservoir empty")
+        self.apply_basal(at_ticks)
+
+    def _end_bridge(self, at_ticks):
+        self.bridge_left_pl = 0
+        self.log.add(self.timebase.wall_at(at_ticks), "bridge_end", {"conc_mcg_ml": self.acct.conc_mcg_ml})
+        self.apply_basal(at_ticks)
+
+    def _end_bolus(self, at_ticks, why):
+        kind = self.bolus.kind
+        total = self.bolus.steps_total
+        left = self.bolus.stop(at_ticks)
+        self.log.add(self.timebase.wall_at(at_ticks), "bolus_end",
+                     {"kind": kind, "steps": total - left, "steps_missed": left, "why": why})
+        self._update_stepper()
+        self.update_forecast()
+
+    def _on_boundary(self):
+        """A scheduled rate change is due (or the far one must be re-armed)."""
+        at = self._boundary_ticks
+        self._boundary_armed = False
+        if self._boundary_real:
+            self.apply_basal(at, self._boundary_s)
+        else:
+            self._arm_boundary(self._boundary_s)
+
+    # --- rates ----------------------------------------------------------------------------------
+    def basal_conc(self):
+        """Concentration the basal rate is computed with: the old one while a bridge runs."""
+        return self.bridge_conc_mcg_ml if self.bridge_left_pl > 0 else self.acct.conc_mcg_ml
+
+    def basal_rate_at(self, wall_s):
+        if self.safe or self.acct.drug is None or self.alarms.is_active("EMPTY_RESERVOIR"):
+            return 0
+        return self.therapy.rate_at(wall_s, self.basal_conc(), self.config.minimum_nl_day)
+
+    def apply_basal(self, at_ticks=None, wall_s=None):
+        """Set the basal planner to the rate due at `at_ticks` (default now) and arm the next change."""
+        if at_ticks is None:
+            at_ticks = self.hw.clock.ticks_ms()
+        if wall_s is None:
+            wall_s = self.timebase.wall_at(at_ticks)
+        rate = self.basal_rate_at(wall_s)
+        if rate != self.planner.rate_nl_day or (rate > 0) != self.planner.running:
+            self.planner.set_rate(rate, at_ticks)
+        self._arm_boundary(self.therapy.next_change_s(wall_s))
+        self._update_stepper()
+
+    def _arm_boundary(self, boundary_s):
+        if boundary_s is None:
+            self._boundary_armed = False
+            return
+        tb = self.timebase
+        ahead_ms = (boundary_s - tb.wall_s) * 1000 - tb.sub_ms
+        self._boundary_s = boundary_s
+        self._boundary_real = ahead_ms < _BOUNDARY_HORIZON_MS
+        self._boundary_ticks = tb.ticks_at(boundary_s, _BOUNDARY_HORIZON_MS)
+        self._boundary_armed = True
+
+    def _update_stepper(self):
+        self.hw.stepper.enable(not self.safe and (self.planner.running or self.bolus.planner.running))
 
     # --- serial -------------------------------------------------------------------------------
     def _serve(self):
-        for _ in range(_MAX_LINES):
+        n = 0
+        while n < _MAX_LINES:
             line = self.reader.poll()
             if line is None:
                 return
             self.hw.serial.write(self.protocol.handle(line))
+            n += 1
 
     def notify(self, obj):
         self.hw.serial.write(self.protocol.encode(obj))
 
     def _on_record(self, rec):
         kind = rec[2]
-        if kind == "alarm_raise" or kind == "alarm_clear":
-            data = rec[3]
-            notice = {"notice": kind, "t_s": rec[1], "code": data["code"]}
-            if "tier" in data:
-                notice["tier"] = data["tier"]
+        if kind == "alarm_raise" or kind == "alarm_clear" or kind == "warning":
+            notice = {"notice": kind, "t_s": rec[1]}
+            notice.update(rec[3])
             self.notify(notice)
 
     # --- housekeeping ---------------------------------------------------------------------------
     def _housekeeping(self, now):
         self._house_ticks = self.hw.clock.ticks_add(now, self.config.housekeeping_ms)
 
-    # --- therapy control (called by commands) ------------------------------------------------------
-    def target_rate(self):
-        """The basal rate the pump should run now, in nL/day (0 when it must not pump)."""
-        if self.safe or self.acct.drug is None:
-            return 0
-        if self.alarms.is_active("EMPTY_RESERVOIR"):
-            return 0
-        return self.therapy.rate_nl_day(self.acct.conc_mcg_ml)
-
-    def apply_rate(self, at_ticks=None):
-        if at_ticks is None:
-            at_ticks = self.hw.clock.ticks_ms()
-        rate = self.target_rate()
-        if rate != self.planner.rate_nl_day or (rate > 0) != self.planner.running:
-            self.planner.set_rate(rate, at_ticks)
-        self.hw.stepper.enable(rate > 0)
-
+    # --- derived values -------------------------------------------------------------------------
     def set_step_pl(self, step_pl):
+        at = self.hw.clock.ticks_ms()
         self.config.step_pl = step_pl
         self.acct.set_step_pl(step_pl)
-        self.planner.set_step_pl(step_pl, self.hw.clock.ticks_ms())
+        self.planner.set_step_pl(step_pl, at)
+        self.bolus.set_step_pl(step_pl, at)
         self._update_step_cache()
 
     def _update_step_cache(self):
         self._min_step_nl = (self.config.step_pl + 999) // 1000
 
-    def refill_due_s(self):
-        """Wall second at which the reservoir estimate reaches the low threshold at the present
-        rate; None if not pumping. Already at or below it: now."""
-        rate = self.planner.rate_nl_day if self.planner.running else 0
-        if rate <= 0:
-            return None
-        above_pl = self.acct.reservoir_pl() - self.config.low_reservoir_nl * 1000
-        if above_pl <= 0:
-            return self.timebase.wall_s
-        # pL / (rate*1000 pL per 86400 s), rounded down (errs early, the safe side)
-        return self.timebase.wall_s + above_pl * 86400 // (rate * 1000)
+    def demand_nl_day(self):
+        """Volume per day if every allowed demand bolus is taken (forecast)."""
+        d = self.demand
+        if not d.enabled or self.acct.conc_mcg_ml <= 0:
+            return 0
+        return rate_nl_day(d.dose_ng * d.max_per_day, self.acct.conc_mcg_ml)
+
+    def update_forecast(self):
+        acct = self.acct
+        bolus_left_pl = self.bolus.steps_left * acct.step_pl if self.bolus.active() else 0
+        above_pl = acct.reservoir_pl() - self.config.low_reservoir_nl * 1000 - bolus_left_pl
+        if acct.drug is None or self.safe or self.alarms.is_active("EMPTY_RESERVOIR"):
+            self.refill_due_s = None
+            return
+        self.refill_due_s = forecast.refill_due_s(
+            self.timebase.wall_s, above_pl, self.therapy, acct.conc_mcg_ml, self.config.minimum_nl_day,
+            self.demand_nl_day())
 
     # --- the one shutdown path ------------------------------------------------------------------
     def shutdown(self, reason):
         """Make every output safe: motor stopped and disabled, critical tone on, fault logged."""
         self.safe = True
+        at = self.hw.clock.ticks_ms()
         try:
-            self.planner.set_rate(0, self.hw.clock.ticks_ms())
+            self.planner.set_rate(0, at)
+            self.bolus.stop(at)
+            self._boundary_armed = False
         finally:
             self.hw.stepper.enable(False)
             self.hw.buzzer.tone(880)

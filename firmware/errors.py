@@ -17,6 +17,16 @@ E_RATE = "E_RATE"                       # rate outside what the planner can deli
 E_CAPACITY = "E_CAPACITY"               # more than the reservoir holds
 E_STATE = "E_STATE"                     # not allowed in the pump's present state
 E_NOT_SUPPORTED = "E_NOT_SUPPORTED"     # e.g. a simulator-only command on a board
+E_UNKNOWN_DRUG = "E_UNKNOWN_DRUG"       # not in the drug library
+E_CONC_NOT_IN_LIBRARY = "E_CONC_NOT_IN_LIBRARY"
+E_BOLUS_ACTIVE = "E_BOLUS_ACTIVE"       # a bolus is running; wait for it to end
+E_BOLUS_TOO_SMALL = "E_BOLUS_TOO_SMALL"  # less than one pump step
+E_DEMAND_NOT_SET = "E_DEMAND_NOT_SET"   # the clinician has not enabled demand boluses
+E_DEMAND_LOCKOUT = "E_DEMAND_LOCKOUT"   # within the lockout after the last demand bolus
+E_DEMAND_MAX_PER_DAY = "E_DEMAND_MAX_PER_DAY"  # the rolling 24 h maximum is used up
+E_SCHEDULE = "E_SCHEDULE"               # a flex schedule that is not well formed
+# Drug-library limits: E_SOFT_LIMIT_<LIMIT> (resend with "confirm": true) and E_HARD_LIMIT_<LIMIT>
+# (always refused) for DOSE_DAY, BOLUS, DEMAND_DOSE, DEMAND_PER_DAY: see firmware/druglib.py.
 E_INTERNAL = "E_INTERNAL"
 
 

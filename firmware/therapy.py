@@ -1,14 +1,24 @@
-"""Prescription -> basal rate in whole nL/day.
+"""The programme in force: mode, doses and the flex schedule -> basal rate in whole nL/day.
 
 Rate arithmetic: volume/day = dose/day / concentration. With the dose in ng/day and the
 concentration in mcg/mL (= ng/uL), rate_nl_day = dose_ng_day * 1000 // conc_mcg_ml, rounded DOWN to
-the whole nL/day (never over: the loss is < 1 nL/day, < 0.001 % at intrathecal rates).
+the whole nL/day (never over; the loss is < 1 nL/day, < 0.001 % at intrathecal rates).
+
+Modes: stopped; continuous (one daily dose); flex (a repeating day or week cycle of up to 24 steps,
+each a start offset in s and a daily dose, aligned to the pump's wall clock: offset 0 is 00:00 on
+day 0, a Monday); minimum (the configured minimum rate in nL/day, whatever the drug).
 """
+
+from micropython import const
 
 STOPPED = "stopped"
 CONTINUOUS = "continuous"
+FLEX = "flex"
+MINIMUM = "minimum"
 
-MODES = (STOPPED, CONTINUOUS)
+MODES = (STOPPED, CONTINUOUS, FLEX, MINIMUM)
+CYCLES = {"day": 86400, "week": 7 * 86400}
+MAX_FLEX_STEPS = const(24)
 
 
 def rate_nl_day(dose_ng_day, conc_mcg_ml):
@@ -18,25 +28,87 @@ def rate_nl_day(dose_ng_day, conc_mcg_ml):
 
 
 class Therapy:
-    """The programme in force. dose_ng_day is the programmed daily dose (ng/day, integer)."""
-
     def __init__(self):
         self.mode = STOPPED
-        self.dose_ng_day = 0
+        self.dose_ng_day = 0        # continuous
+        self.cycle_s = 86400        # flex
+        self.starts_s = ()
+        self.doses_ng_day = ()
 
     def set_continuous(self, dose_ng_day):
         self.mode = CONTINUOUS
         self.dose_ng_day = dose_ng_day
 
+    def set_flex(self, cycle_s, starts_s, doses_ng_day):
+        """starts_s strictly increasing within [0, cycle_s); one dose per start (validated by caller)."""
+        self.mode = FLEX
+        self.cycle_s = cycle_s
+        self.starts_s = tuple(starts_s)
+        self.doses_ng_day = tuple(doses_ng_day)
+
+    def set_minimum(self):
+        self.mode = MINIMUM
+
     def stop(self):
         self.mode = STOPPED
-        self.dose_ng_day = 0
 
-    def rate_nl_day(self, conc_mcg_ml):
-        """Basal rate now."""
+    def copy(self):
+        other = Therapy()
+        other.mode = self.mode
+        other.dose_ng_day = self.dose_ng_day
+        other.cycle_s = self.cycle_s
+        other.starts_s = self.starts_s
+        other.doses_ng_day = self.doses_ng_day
+        return other
+
+    def dose_at(self, wall_s):
+        """Programmed daily dose (ng/day) in force at wall second wall_s; 0 if none (stopped,
+        minimum)."""
         if self.mode == CONTINUOUS:
-            return rate_nl_day(self.dose_ng_day, conc_mcg_ml)
+            return self.dose_ng_day
+        if self.mode == FLEX:
+            return self.doses_ng_day[self._flex_index(wall_s % self.cycle_s)]
+        return 0
+
+    def rate_at(self, wall_s, conc_mcg_ml, minimum_nl_day):
+        """Basal rate in nL/day at wall second wall_s."""
+        if self.mode == MINIMUM:
+            return minimum_nl_day
+        return rate_nl_day(self.dose_at(wall_s), conc_mcg_ml)
+
+    def next_change_s(self, wall_s):
+        """Wall second of the next scheduled rate change after wall_s, or None."""
+        if self.mode != FLEX or len(self.starts_s) < 2:
+            return None
+        offset = wall_s % self.cycle_s
+        base = wall_s - offset
+        for start in self.starts_s:
+            if start > offset:
+                return base + start
+        return base + self.cycle_s + self.starts_s[0]
+
+    def _flex_index(self, offset):
+        starts = self.starts_s
+        index = len(starts) - 1      # before the first start, the cycle's last step still runs
+        for i in range(len(starts)):
+            if starts[i] <= offset:
+                index = i
+            else:
+                break
+        return index
+
+    def max_dose_ng_day(self):
+        if self.mode == CONTINUOUS:
+            return self.dose_ng_day
+        if self.mode == FLEX:
+            return max(self.doses_ng_day)
         return 0
 
     def describe(self):
-        return {"mode": self.mode, "dose_ng_day": self.dose_ng_day}
+        out = {"mode": self.mode}
+        if self.mode == CONTINUOUS:
+            out["dose_ng_day"] = self.dose_ng_day
+        elif self.mode == FLEX:
+            out["cycle"] = "week" if self.cycle_s != 86400 else "day"
+            out["steps"] = [{"start_s": s, "dose_ng_day": d} for s, d in zip(self.starts_s, self.doses_ng_day)]
+        return out

@@ -30,6 +30,10 @@ class Timebase:
             return self._clock.ticks_add(self.ticks, limit_ms)
         return self._clock.ticks_add(self.ticks, ahead * 1000 - self.sub_ms)
 
+    def wall_at(self, ticks):
+        """Wall second (floor) at `ticks`, which may lie a little before or after the last update."""
+        return self.wall_s + (self.sub_ms + self._clock.ticks_diff(ticks, self.ticks)) // 1000
+
     def set_wall(self, wall_s):
         """The host set the clock. Returns the jump in seconds (for the log)."""
         jump = wall_s - self.wall_s

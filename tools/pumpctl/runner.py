@@ -74,12 +74,10 @@ class Runner:
 
     def _do(self, link, action):
         args = dict(action.args)
-        if action.verb == "refill":
-            reply = link.request("refill", **args)
-            if reply.get("ok"):
-                link.call("sim.fill", volume_nl=round(args["volume_ml"] * 1000) * 1000)
-        else:
-            reply = link.request(action.verb, **args)
+        reply = link.request(action.verb, **args)
+        if action.verb == "refill" and reply.get("ok"):
+            # the clinician's syringe: the mock reservoir is filled physically too
+            link.call("sim.fill", volume_nl=round(args["volume_ml"] * 1000) * 1000)
         if not reply.get("ok"):
             self.refused.append({"t_s": action.at_s, "do": action.verb, "index": action.index,
                                  "error": reply.get("error"), "msg": reply.get("msg")})

@@ -17,11 +17,23 @@ class ScenarioError(Exception):
     """The scenario cannot run; the message names the place (e.g. 'actions[3]')."""
 
 
-# verb -> (required args, optional args); values: "number", "text", "bool", "any"
+# verb -> (required args, optional args); kinds: "number", "text", "bool", "time" (sent as <key>_s
+# in seconds), "steps" (flex schedule), "demand" (demand settings object or null)
 VERBS = {
-    "refill": ({"volume_ml": "number", "conc_mcg_ml": "number", "drug": "text"}, {}),
-    "program": ({"mode": "text"}, {"dose_mcg_day": "number"}),
+    "refill": ({"volume_ml": "number", "conc_mcg_ml": "number", "drug": "text"},
+               {"residual_ml": "number", "bridge": "bool"}),
+    "program": ({"mode": "text"}, {"dose_mcg_day": "number", "cycle": "text", "steps": "steps",
+                                   "confirm": "bool"}),
+    "bolus": ({"dose_mcg": "number", "duration": "time"}, {"confirm": "bool"}),
+    "prime": ({"volume_ul": "number"}, {}),
+    "demand": ({}, {}),
+    "set": ({}, {"reservoir_capacity_ml": "number", "low_reservoir_ml": "number", "minimum_ul_day": "number",
+                 "catheter_volume_ul": "number", "nl_per_step": "number", "max_rate_ul_h": "number",
+                 "residual_tolerance_ml": "number", "demand": "demand", "confirm": "bool"}),
 }
+
+_STEP_KEYS = {"start": "time", "dose_mcg_day": "number"}
+_DEMAND_KEYS = {"dose_mcg": "number", "duration": "time", "lockout": "time", "max_per_day": "number"}
 
 PUMP_SETTINGS = {
     "reservoir_capacity_ml": "number",
@@ -123,10 +135,46 @@ def _parse_action(index, raw, until_s):
     for key in required:
         if key not in args:
             raise ScenarioError("%s (%s): missing argument '%s'" % (where, verb, key))
+    wire = {}
     for key, value in args.items():
         kind = required.get(key) or optional.get(key)
         if kind is None:
             raise ScenarioError("%s (%s): unknown argument '%s'" % (where, verb, key))
-        if not _check_type(value, kind):
-            raise ScenarioError("%s (%s): '%s' must be a %s" % (where, verb, key, kind))
-    return Action(index, at_s, verb, args)
+        wire_key, wire_value = _convert("%s (%s) '%s'" % (where, verb, key), key, kind, value)
+        wire[wire_key] = wire_value
+    return Action(index, at_s, verb, wire)
+
+
+def _convert(where, key, kind, value):
+    """Check a scenario argument and turn it into its protocol form (key, value)."""
+    if kind == "time":
+        try:
+            return key + "_s", parse_time(value)
+        except ValueError as exc:
+            raise ScenarioError("%s: %s" % (where, exc))
+    if kind == "steps":
+        if not isinstance(value, list):
+            raise ScenarioError("%s: must be a list of {start, dose_mcg_day}" % where)
+        steps = []
+        for i, step in enumerate(value):
+            steps.append(_object("%s[%d]" % (where, i), step, _STEP_KEYS))
+        return key, steps
+    if kind == "demand":
+        if value is None:
+            return key, None
+        return key, _object(where, value, _DEMAND_KEYS)
+    if not _check_type(value, kind):
+        raise ScenarioError("%s: must be a %s" % (where, kind))
+    return key, value
+
+
+def _object(where, value, keys):
+    if not isinstance(value, dict):
+        raise ScenarioError("%s: must be an object with %s" % (where, ", ".join(sorted(keys))))
+    out = {}
+    for key, item in value.items():
+        if key not in keys:
+            raise ScenarioError("%s: unknown key '%s'" % (where, key))
+        wire_key, wire_value = _convert("%s.%s" % (where, key), key, keys[key], item)
+        out[wire_key] = wire_value
+    return out

@@ -1,0 +1,71 @@
+"""Drug library: soft limits need confirm, hard limits never pass; unknown drugs and concentrations."""
+
+from helpers import filled_sim, make_sim, ok, refused
+
+
+def _therapy(sim):
+    return ok(sim.request("status"))["therapy"]
+
+
+def test_daily_dose_soft_and_hard():
+    sim = filled_sim(500, 2000, 20)
+    refused(sim.request("program", mode="continuous", dose_mcg_day=1200), "E_SOFT_LIMIT_DOSE_DAY")
+    assert _therapy(sim)["dose_ng_day"] == 500_000
+    ok(sim.request("program", mode="continuous", dose_mcg_day=1200, confirm=True))
+    refused(sim.request("program", mode="continuous", dose_mcg_day=2500, confirm=True), "E_HARD_LIMIT_DOSE_DAY")
+    assert _therapy(sim)["dose_ng_day"] == 1_200_000
+
+
+def test_flex_step_over_a_limit_refuses_the_whole_schedule():
+    sim = filled_sim(500, 2000, 20)
+    reply = refused(sim.request("program", mode="flex", steps=[
+        {"start_s": 0, "dose_mcg_day": 400}, {"start_s": 3600, "dose_mcg_day": 3000}], confirm=True),
+        "E_HARD_LIMIT_DOSE_DAY")
+    assert "3000" in reply["msg"]
+    assert _therapy(sim) == {"mode": "continuous", "dose_ng_day": 500_000}
+    refused(sim.request("program", mode="flex", steps=[
+        {"start_s": 3600, "dose_mcg_day": 400}, {"start_s": 0, "dose_mcg_day": 300}]), "E_SCHEDULE")
+    refused(sim.request("program", mode="flex", steps=[]), "E_SCHEDULE")
+    refused(sim.request("program", mode="flex", cycle="month", steps=[{"start_s": 0, "dose_mcg_day": 1}]),
+            "E_SCHEDULE")
+    refused(sim.request("program", mode="flex", steps=[{"start_s": 86400, "dose_mcg_day": 100}]), "E_ARG_RANGE")
+
+
+def test_bolus_soft_and_hard():
+    sim = filled_sim(500, 2000, 20)
+    refused(sim.request("bolus", dose_mcg=150, duration_s=3600), "E_SOFT_LIMIT_BOLUS")
+    refused(sim.request("bolus", dose_mcg=250, duration_s=3600, confirm=True), "E_HARD_LIMIT_BOLUS")
+    ok(sim.request("bolus", dose_mcg=150, duration_s=3600, confirm=True))
+
+
+def test_demand_settings_soft_and_hard():
+    sim = filled_sim(500, 2000, 20)
+    base = {"duration_s": 600, "lockout_s": 3600}
+    refused(sim.request("set", demand=dict(base, dose_mcg=60, max_per_day=3)), "E_SOFT_LIMIT_DEMAND_DOSE")
+    refused(sim.request("set", demand=dict(base, dose_mcg=120, max_per_day=3), confirm=True),
+            "E_HARD_LIMIT_DEMAND_DOSE")
+    refused(sim.request("set", demand=dict(base, dose_mcg=25, max_per_day=6)), "E_SOFT_LIMIT_DEMAND_PER_DAY")
+    refused(sim.request("set", demand=dict(base, dose_mcg=25, max_per_day=10), confirm=True),
+            "E_HARD_LIMIT_DEMAND_PER_DAY")
+    assert ok(sim.request("status"))["demand"] is None
+    ok(sim.request("set", demand=dict(base, dose_mcg=60, max_per_day=6), confirm=True))
+    assert ok(sim.request("status"))["demand"]["max_per_day"] == 6
+
+
+def test_unknown_drug_and_concentration():
+    sim = make_sim()
+    refused(sim.request("refill", drug="aspirin", conc_mcg_ml=2000, volume_ml=20), "E_UNKNOWN_DRUG")
+    refused(sim.request("refill", drug="baclofen", conc_mcg_ml=300, volume_ml=20), "E_CONC_NOT_IN_LIBRARY")
+    ok(sim.request("refill", drug="ziconotide", conc_mcg_ml=25, volume_ml=20))
+    ok(sim.request("program", mode="continuous", dose_mcg_day=2.4))   # 2.4 mcg/day at 25 mcg/mL = 96 uL/day
+    assert ok(sim.request("status"))["rate_nl_day"] == 96_000
+    refused(sim.request("program", mode="continuous", dose_mcg_day=20, confirm=True), "E_HARD_LIMIT_DOSE_DAY")
+
+
+def test_three_drugs_besides_baclofen_are_in_the_library():
+    from firmware.druglib import DRUGS
+    assert "baclofen" in DRUGS and len(DRUGS) >= 3
+    for entry in DRUGS.values():
+        for key in ("dose_day", "bolus", "demand_dose", "demand_per_day"):
+            soft, hard = entry[key]
+            assert 0 < soft <= hard

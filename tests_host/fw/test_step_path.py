@@ -1,0 +1,59 @@
+"""The step path in steady state: no heap allocation per step, every long-lived counter a small int."""
+
+import sys
+
+from helpers import DAY_S, filled_sim, ok, small_int
+
+
+def _allocated_while(sim, until_s):
+    """Bytes allocated while the main loop runs to until_s (MicroPython), None on CPython."""
+    sim.clock.horizon_ms = until_s * 1000
+    if sys.implementation.name != "micropython":
+        sim.run_to_horizon()
+        return None
+    import gc
+    gc.collect()
+    before = gc.mem_alloc()
+    sim.run_to_horizon()
+    return gc.mem_alloc() - before
+
+
+def test_no_allocation_per_step_continuous():
+    sim = filled_sim(500, 2000, 20)
+    sim.run_until_s(DAY_S)                               # warm up
+    steps0 = ok(sim.request("status"))["steps"]
+    allocated = _allocated_while(sim, 3 * DAY_S)
+    steps = ok(sim.request("status"))["steps"] - steps0
+    assert steps == 10_000
+    if allocated is not None:
+        assert allocated == 0, "%d bytes allocated over %d steps" % (allocated, steps)
+
+
+def test_no_allocation_per_step_with_bolus_and_basal():
+    sim = filled_sim(500, 2000, 20)
+    sim.run_until_s(600)
+    ok(sim.request("bolus", dose_mcg=100, duration_s=4 * 3600))
+    sim.run_until_s(1200)
+    allocated = _allocated_while(sim, 3 * 3600)          # both planners stepping, bolus not yet done
+    assert ok(sim.request("status"))["bolus"]["steps_left"] > 0
+    if allocated is not None:
+        assert allocated == 0, allocated
+
+
+def test_long_lived_counters_stay_small_after_years():
+    sim = filled_sim(0, 500, 20)
+    ok(sim.request("set", reservoir_capacity_ml=40, nl_per_step=1000))    # 1 uL steps: a short loop
+    ok(sim.request("refill", drug="baclofen", conc_mcg_ml=500, volume_ml=40))
+    ok(sim.request("program", mode="continuous", dose_mcg_day=1000))   # 2 mL/day: 1.1 L over 1.5 years
+    for k in range(1, 31):
+        sim.run_until_s(k * 18 * DAY_S)
+        ok(sim.request("refill", drug="baclofen", conc_mcg_ml=500, volume_ml=40))
+    status = ok(sim.request("status"))
+    assert status["delivered_pl"] > (1 << 30) * 1000     # the total itself is large ...
+    pump = sim.pump
+    objs = (pump.acct, pump.planner, pump.bolus.planner, pump.timebase, pump.log, pump)
+    for obj in objs:                                     # ... but no stored int is
+        for name in dir(obj):
+            value = getattr(obj, name)
+            if isinstance(value, int) and not isinstance(value, bool) and not name.startswith("_cost"):
+                assert small_int(value), (type(obj).__name__, name, value)
