@@ -94,6 +94,9 @@ class Pump:
         try:
             while True:
                 self.loop_once()
+        except KeyboardInterrupt:   # Ctrl-C from the host's REPL: stop safely, then hand over
+            self.shutdown("interrupted from the REPL")
+            raise
         except Exception as exc:  # noqa: BLE001 - the one shutdown path
             self.shutdown("exception: %r" % (exc,))
             raise

@@ -1,0 +1,116 @@
+"""make bench: speed, exactness and memory figures, printed as a table. Never run by the tests:
+timings depend on the machine. Each row names its budget where the project has one.
+
+Usage: python tools/bench.py [--quick]
+"""
+
+import argparse
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pumpctl import scenario as scenario_mod  # noqa: E402
+from pumpctl.runner import Runner  # noqa: E402
+
+DAY = 86400
+STEP_NL = 50
+FILL = {"do": "refill", "drug": "baclofen", "conc_mcg_ml": 2000, "volume_ml": 20}
+
+
+def _refills(days, every_days):
+    return [dict(FILL, at=d * DAY) for d in range(every_days, days, every_days)]
+
+
+def _flex_day_rate(t):
+    off = t % DAY
+    return 200_000 if off < 8 * 3600 else 300_000 if off < 20 * 3600 else 150_000
+
+
+def _flex_week_rate(t):
+    return 250_000 if t % (7 * DAY) < 3 * DAY + 20 * 3600 else 400_000
+
+
+def _expected_nl(rate_fn, changes, until):
+    """Exact programmed volume: integral of the rate over [0, until) with change points."""
+    points = sorted(set([0, until] + [c for c in changes if 0 < c < until]))
+    total = Fraction(0)
+    for a, b in zip(points, points[1:]):
+        total += Fraction(rate_fn(a) * (b - a), DAY)
+    return total
+
+
+MODES = {
+    "continuous 500 mcg/day": (
+        [{"at": 0, "do": "program", "mode": "continuous", "dose_mcg_day": 500}], lambda t: 250_000, []),
+    "flex day (3 steps)": (
+        [{"at": 0, "do": "program", "mode": "flex", "steps": [
+            {"start": 0, "dose_mcg_day": 400}, {"start": "8h", "dose_mcg_day": 600},
+            {"start": "20h", "dose_mcg_day": 300}]}],
+        _flex_day_rate, [d * DAY + h * 3600 for d in range(366) for h in (0, 8, 20)]),
+    "flex week (2 steps)": (
+        [{"at": 0, "do": "program", "mode": "flex", "cycle": "week", "steps": [
+            {"start": 0, "dose_mcg_day": 500}, {"start": "3d20h", "dose_mcg_day": 800}]}],
+        _flex_week_rate, [w * 7 * DAY + o for w in range(53) for o in (0, 3 * DAY + 20 * 3600)]),
+    "minimum (48 uL/day)": (
+        [{"at": 0, "do": "program", "mode": "minimum"}], lambda t: 48_000, []),
+}
+
+
+def run(data, interp):
+    scen = scenario_mod.parse(data)
+    start = time.monotonic()
+    report = Runner(scen, interp=interp).run()
+    return report, time.monotonic() - start
+
+
+def mode_rows(days):
+    rows = []
+    for name, (actions, rate_fn, changes) in MODES.items():
+        data = {"name": name, "actions": [dict(FILL, at=0)] + actions + _refills(days, 60),
+                "until": days * DAY}
+        report, wall = run(data, "micropython")
+        expected = _expected_nl(rate_fn, changes, days * DAY)
+        err_nl = Fraction(round(report["delivered_ul"] * 1000)) - expected
+        steps = report["steps"]
+        rows.append((name, "%.3f" % float(err_nl / STEP_NL), "%.5f %%" % float(100 * err_nl / expected),
+                     "%d" % round(report["wakeups"] / days), "%d" % round(steps / days), "%.1f s" % wall))
+    return rows
+
+
+def speed_rows(days):
+    data = {"name": "speed", "actions": [dict(FILL, at=0),
+                                         {"at": 0, "do": "program", "mode": "continuous", "dose_mcg_day": 500}]
+            + _refills(days, 60), "until": days * DAY}
+    rows = []
+    for interp in ("micropython", "cpython"):
+        _, wall = run(data, interp)
+        rows.append((interp, "%.1f s" % (wall * 365 / days)))
+    return rows
+
+
+def table(title, header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, header))
+    print("\n" + title)
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print("  ".join("%-*s" % (w, c) for w, c in zip(widths, row)))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="30 days instead of 365 (a smoke run)")
+    args = parser.parse_args()
+    days = 30 if args.quick else 365
+    table("Dose error after %d simulated days (MicroPython unix port; budget: within 1 step)" % days,
+          ("mode", "error (steps)", "error (%)", "wake-ups/day", "steps/day", "wall"), mode_rows(days))
+    table("Wall time per simulated year, continuous 500 mcg/day (5000 steps/day)",
+          ("interpreter", "wall s / simulated year"), speed_rows(min(days, 90)))
+
+
+if __name__ == "__main__":
+    main()
