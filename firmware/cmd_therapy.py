@@ -150,3 +150,16 @@ def demand(pump, req):
     result["granted_24h"] = d.granted_in_24h(wall)
     return result
 
+
+
+def calibrate(pump, req):
+    """Bench calibration run: exactly `steps` steps at the maximum safe rate, therapy stopped. The
+    fluid is weighed on the host side, which then sets nl_per_step (see pumpctl calibrate)."""
+    only(req, "steps")
+    steps = units.whole_int(req, "steps", 1, 1_000_000)
+    if pump.therapy.mode != th.STOPPED:
+        raise CommandError(E_STATE, "stop the therapy before a calibration run")
+    require_can_deliver(pump)
+    rate = pump.config.max_rate_nl_day
+    duration_s = steps * pump.acct.step_pl * 86400 // (rate * 1000) + 1
+    return _start(pump, "calibration", steps, rate, 0, duration_s)

@@ -67,6 +67,7 @@ _TABLE = {
     "bolus": cmd_therapy.bolus,
     "prime": cmd_therapy.prime,
     "demand": cmd_therapy.demand,
+    "calibrate": cmd_therapy.calibrate,
     "refill": cmd_setup.refill,
     "set": cmd_setup.set_config,
 }

@@ -43,6 +43,15 @@ DRUGS = {
         "demand_dose": (25_000, 50_000),
         "demand_per_day": (4, 8),
     },
+    # bench test fluid: no drug, so every dose limit is 0 (no therapy can be programmed with it);
+    # it exists for calibration runs and priming on the bench
+    "saline": {
+        "conc": (1,),
+        "dose_day": (0, 0),
+        "bolus": (0, 0),
+        "demand_dose": (0, 0),
+        "demand_per_day": (0, 0),
+    },
 }
 
 # limit name -> (soft error, hard error, what it is for people)

@@ -6,9 +6,8 @@ Pin map: none. The mock pump stands where the STEP/DIR/EN driver and the motor w
 
 import json
 
-from firmware import units
+from boards.sim.bench import SimBench
 from firmware.app import Config, Pump
-from firmware.errors import E_ARG_RANGE, E_UNKNOWN_CMD, CommandError
 from hal.interfaces import Hardware
 from hal.mock.clock import VirtualClock
 from hal.mock.io import MockAnalog, MockButton, MockBuzzer, MockLed, MockWatchdog
@@ -17,37 +16,6 @@ from hal.mock.serial import MockSerial
 from hal.mock.storage import MockFlash
 
 SIM_HOUSEKEEPING_MS = 60_000      # the sim's watchdog allows a long sleep; boards use ~4 s
-
-
-class SimBench:
-    """Bench commands of the simulator (`sim.*`): time control and the mock pump."""
-
-    def __init__(self, sim):
-        self._sim = sim
-
-    def handle(self, pump, req):
-        op = req["cmd"]
-        sim = self._sim
-        if op == "sim.run":
-            until_ms = units.whole_int(req, "until_s", 0, 1 << 40) * 1000
-            if until_ms < sim.clock.elapsed_ms:
-                raise CommandError(E_ARG_RANGE, "until_s is in the past")
-            sim.clock.horizon_ms = until_ms
-            return {"until_s": until_ms // 1000}
-        if op == "sim.state":
-            state = sim.mock_pump.state()
-            state["elapsed_ms"] = sim.clock.elapsed_ms
-            state["sleeps"] = sim.clock.sleeps
-            state["tones"] = len(sim.buzzer.changes)
-            return state
-        if op == "sim.fill":
-            sim.mock_pump.fill(units.whole_int(req, "volume_nl", 0, 1 << 40) * 1000)
-            return {"reservoir_pl": sim.mock_pump.reservoir_pl}
-        if op == "sim.pump":
-            if "true_pl_per_step" in req:
-                sim.mock_pump.true_pl_per_step = units.whole_int(req, "true_pl_per_step", 1, 10_000_000)
-            return sim.mock_pump.state()
-        raise CommandError(E_UNKNOWN_CMD, "unknown bench command '%s'" % op[:40])
 
 
 class Simulation:

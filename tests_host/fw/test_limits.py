@@ -64,8 +64,20 @@ def test_unknown_drug_and_concentration():
 
 def test_three_drugs_besides_baclofen_are_in_the_library():
     from firmware.druglib import DRUGS
-    assert "baclofen" in DRUGS and len(DRUGS) >= 3
-    for entry in DRUGS.values():
+    drugs = [name for name in DRUGS if name != "saline"]
+    assert "baclofen" in drugs and len(drugs) >= 4
+    for name in drugs:
         for key in ("dose_day", "bolus", "demand_dose", "demand_per_day"):
-            soft, hard = entry[key]
-            assert 0 < soft <= hard
+            soft, hard = DRUGS[name][key]
+            assert 0 < soft <= hard, (name, key)
+
+
+def test_saline_is_for_the_bench_only():
+    sim = make_sim()
+    ok(sim.request("refill", drug="saline", conc_mcg_ml=1, volume_ml=20))
+    sim.mock_pump.fill(20_000_000_000)
+    refused(sim.request("program", mode="continuous", dose_mcg_day=0.001, confirm=True), "E_HARD_LIMIT_DOSE_DAY")
+    reply = ok(sim.request("calibrate", steps=1000))
+    assert reply["kind"] == "calibration" and reply["steps"] == 1000
+    sim.run_until_s(600)
+    assert sim.mock_pump.pulses == 1000

@@ -1,0 +1,56 @@
+"""Bench commands of the simulator (`sim.*`): time control, the mock pump and its step log.
+
+Only the simulator board hands this to the firmware (hw.bench); a board answers E_NOT_SUPPORTED (or
+its own bench with the jumper closed, see boards/bench.py).
+"""
+
+from firmware import units
+from firmware.errors import E_ARG_RANGE, E_STATE, E_UNKNOWN_CMD, CommandError
+
+_STEPLOG_MAX = 4096   # step times per sim.steplog reply
+
+
+class SimBench:
+    """Bench commands of the simulator (`sim.*`): time control and the mock pump."""
+
+    def __init__(self, sim):
+        self._sim = sim
+
+    def handle(self, pump, req):
+        op = req["cmd"]
+        sim = self._sim
+        if op == "sim.run":
+            until_ms = units.whole_int(req, "until_s", 0, 1 << 40) * 1000
+            if until_ms < sim.clock.elapsed_ms:
+                raise CommandError(E_ARG_RANGE, "until_s is in the past")
+            sim.clock.horizon_ms = until_ms
+            return {"until_s": until_ms // 1000}
+        if op == "sim.state":
+            state = sim.mock_pump.state()
+            state["elapsed_ms"] = sim.clock.elapsed_ms
+            state["sleeps"] = sim.clock.sleeps
+            state["tones"] = len(sim.buzzer.changes)
+            return state
+        if op == "sim.fill":
+            sim.mock_pump.fill(units.whole_int(req, "volume_nl", 0, 1 << 40) * 1000)
+            return {"reservoir_pl": sim.mock_pump.reservoir_pl}
+        if op == "sim.pump":
+            if "true_pl_per_step" in req:
+                sim.mock_pump.true_pl_per_step = units.whole_int(req, "true_pl_per_step", 1, 10_000_000)
+            return sim.mock_pump.state()
+        if op == "sim.record":
+            # start (or stop) logging the virtual ms of every pulse, for accuracy analysis
+            if units.whole_int(req, "on", 0, 1):
+                sim.mock_pump.record_steps(sim.clock)
+            else:
+                sim.mock_pump.step_times = None
+            return {"recording": sim.mock_pump.step_times is not None}
+        if op == "sim.steplog":
+            # drain up to _STEPLOG_MAX logged pulse times (virtual ms): memory stays bounded
+            times = sim.mock_pump.step_times
+            if times is None:
+                raise CommandError(E_STATE, "step log is off: send sim.record with on=1 first")
+            chunk = times[:_STEPLOG_MAX]
+            del times[:len(chunk)]
+            return {"times_ms": chunk, "left": len(times)}
+        raise CommandError(E_UNKNOWN_CMD, "unknown bench command '%s'" % op[:40])
