@@ -37,3 +37,4 @@ clean:
 	rm -rf build .pytest_cache .ruff_cache
 
 include mk/boards.mk
+-include mk/bench.mk

@@ -1,39 +1,62 @@
-"""Alarm manager: latched alarms with two tiers, logged on raise and clear.
+"""Alarm manager: latched alarms in two tiers, logged on raise, acknowledgement and clear.
 
-Tiers follow the leading implant; they map to IEC 60601-1-8 priorities: critical = high,
-non-critical = medium. An alarm stays active until its condition is cleared by the code that raised it.
+Tiers follow the leading implant and map to IEC 60601-1-8: critical = high priority,
+non-critical = medium priority. An alarm stays active (shown in status, listed by the CLI) until the
+code that raised it sees its condition gone and clears it. An acknowledgement (`ack`) silences the
+tone for SILENCE_CRITICAL_S / SILENCE_NON_CRITICAL_S, never the alarm itself; a new alarm, or the
+same condition getting worse (re-raised with escalate=True), sounds again at once.
 """
+
+from micropython import const
+
+from firmware.tones import CRITICAL_PATTERN, CRITICAL_REPEAT_MS, NON_CRITICAL_PATTERN, NON_CRITICAL_REPEAT_MS
 
 CRITICAL = "critical"
 NON_CRITICAL = "non-critical"
+
+SILENCE_CRITICAL_S = const(600)          # 10 min: a critical alarm comes back quickly
+SILENCE_NON_CRITICAL_S = const(4 * 3600)  # 4 h for a non-critical one
 
 TIERS = {
     "LOW_RESERVOIR": NON_CRITICAL,
     "EMPTY_RESERVOIR": CRITICAL,
     "MOTOR_STALL": CRITICAL,
     "OCCLUSION": CRITICAL,
+    "DISCONNECT": CRITICAL,
     "BATTERY_ERI": NON_CRITICAL,
     "BATTERY_EOS": CRITICAL,
-    "MEMORY_ERROR": CRITICAL,
+    "MEMORY_ERROR": CRITICAL,       # raised non-critical when no settings were lost
     "OVERDELIVERY_GUARD": CRITICAL,
     "INTERNAL_FAULT": CRITICAL,
 }
 
 
 class Alarms:
-    def __init__(self, log):
+    def __init__(self, log, player, clock):
         self._log = log
-        self.active = {}  # code -> t_s raised
+        self._player = player
+        self._clock = clock
+        self.active = {}       # code -> [t_s raised, tier, silenced_until_s]
+        self._sounding = None  # tier whose pattern is playing, or None
 
-    def raise_alarm(self, code, t_s, detail=None):
-        """Raise `code` unless already active. Returns True if newly raised."""
-        if code in self.active:
-            return False
-        self.active[code] = t_s
-        data = {"code": code, "tier": TIERS.get(code, CRITICAL)}
+    def raise_alarm(self, code, t_s, detail=None, tier=None, escalate=False):
+        """Raise `code` (or re-sound it if escalate). Returns True if newly raised or escalated."""
+        tier = tier or TIERS.get(code, CRITICAL)
+        entry = self.active.get(code)
+        if entry is not None:
+            if not escalate and not (tier == CRITICAL and entry[1] != CRITICAL):
+                return False
+            entry[1] = CRITICAL if CRITICAL in (tier, entry[1]) else tier
+            entry[2] = 0
+            kind = "alarm_escalate"
+        else:
+            self.active[code] = [t_s, tier, 0]
+            kind = "alarm_raise"
+        data = {"code": code, "tier": self.active[code][1]}
         if detail:
             data["detail"] = detail
-        self._log.add(t_s, "alarm_raise", data)
+        self._log.add(t_s, kind, data)
+        self.update_sound(t_s)
         return True
 
     def clear(self, code, t_s):
@@ -41,10 +64,63 @@ class Alarms:
             return False
         del self.active[code]
         self._log.add(t_s, "alarm_clear", {"code": code})
+        self.update_sound(t_s)
         return True
+
+    def ack(self, t_s):
+        """Silence the tones of every active alarm for its tier's silence time. Returns the codes."""
+        codes = []
+        for code, entry in self.active.items():
+            entry[2] = t_s + (SILENCE_CRITICAL_S if entry[1] == CRITICAL else SILENCE_NON_CRITICAL_S)
+            codes.append(code)
+        self._log.add(t_s, "alarm_ack", {"codes": codes})
+        self.update_sound(t_s)
+        return codes
 
     def is_active(self, code):
         return code in self.active
 
-    def summary(self):
-        return [{"code": c, "tier": TIERS.get(c, CRITICAL), "since_s": t} for c, t in self.active.items()]
+    def tier_to_sound(self, t_s):
+        """The highest tier among active alarms that are not silenced, or None."""
+        tier = None
+        for entry in self.active.values():
+            if entry[2] <= t_s:
+                if entry[1] == CRITICAL:
+                    return CRITICAL
+                tier = NON_CRITICAL
+        return tier
+
+    def next_unsilence_s(self):
+        """Wall second at which a silenced alarm sounds again, or None."""
+        soonest = None
+        for entry in self.active.values():
+            if entry[2] and (soonest is None or entry[2] < soonest):
+                soonest = entry[2]
+        return soonest
+
+    def update_sound(self, t_s):
+        """Make the buzzer play the pattern of the tier that should sound now (housekeeping and on
+        every change). Allocation-free when no alarm is active."""
+        if not self.active and self._sounding is None:
+            return
+        tier = self.tier_to_sound(t_s)
+        if tier == self._sounding:
+            return
+        self._sounding = tier
+        now = self._clock.ticks_ms()
+        if tier == CRITICAL:
+            self._player.play(CRITICAL_PATTERN, CRITICAL_REPEAT_MS, now)
+        elif tier == NON_CRITICAL:
+            self._player.play(NON_CRITICAL_PATTERN, NON_CRITICAL_REPEAT_MS, now)
+        else:
+            self._player.stop()
+
+    def self_test(self):
+        """Sound each pattern once (clinic follow-up check); the alarms' own sound resumes after."""
+        self._sounding = None
+        self._player.play(CRITICAL_PATTERN, 0, self._clock.ticks_ms())
+        self._player.queue(NON_CRITICAL_PATTERN, 0)
+
+    def summary(self, t_s):
+        return [{"code": c, "tier": e[1], "since_s": e[0], "silenced": e[2] > t_s}
+                for c, e in self.active.items()]

@@ -21,8 +21,10 @@ from firmware.eventlog import EventLog
 from firmware.framing import LineReader
 from firmware.planner import Planner
 from firmware.protocol import Protocol
+from firmware.supervisor import STOP_EMPTY, STOP_FAULT, Supervisor
 from firmware.therapy import Therapy, rate_nl_day
 from firmware.timebase import Timebase
+from firmware.tones import TonePlayer
 
 _MAX_BURST = const(64)            # steps emitted in one wake-up at most (then the loop comes back at once)
 _MAX_LINES = const(4)             # serial lines served in one wake-up at most
@@ -53,7 +55,8 @@ class Pump:
         self.timebase = Timebase(clock, wall if wall >= 0 else 0, now)
         self.log = EventLog()
         self.log.listener = self._on_record
-        self.alarms = Alarms(self.log)
+        self.tones = TonePlayer(clock, hw.buzzer)
+        self.alarms = Alarms(self.log, self.tones, clock)
         self.acct = Accounting(self.config.step_pl)
         self.planner = Planner(clock, self.config.step_pl)     # basal
         self.bolus = BolusChannel(clock, self.config.step_pl)
@@ -62,7 +65,9 @@ class Pump:
         self.reader = LineReader(hw.serial)
         self.protocol = Protocol(self)
         self.wakeups = 0
-        self.safe = False
+        self.safe = False             # the one shutdown path ran (internal fault)
+        self.stop_mask = 0            # STOP_* bits: delivery is blocked while any is set
+        self.test_rate_gain = 1       # bench test hook only: makes the scheduler misbehave (guard test)
         self.bridge_left_pl = 0       # bridge bolus: volume still to push at the old concentration
         self.bridge_conc_mcg_ml = 0
         self.refill_due_s = None      # cached forecast, recomputed after every change
@@ -75,13 +80,18 @@ class Pump:
         self._update_step_cache()
         hw.stepper.enable(False)
         self.log.add(self.timebase.wall_s, "boot", {"version": VERSION, "board": hw.board})
+        self.supervisor = Supervisor(self)
+        self.supervisor.boot_report(self.timebase.wall_s)
 
     # --- main loop ------------------------------------------------------------------------
     def loop_once(self):
         clock = self.hw.clock
         now = clock.ticks_ms()
         self.timebase.update(now)
+        self.supervisor.on_wake(self.timebase.wall_s)
         self._deliver(now)
+        if self.tones.playing:
+            self.tones.service(now)
         self._serve()
         if clock.ticks_diff(now, self._house_ticks) >= 0:
             self._housekeeping(now)
@@ -90,16 +100,20 @@ class Pump:
         clock.sleep_until(self._deadline(now), self.hw.serial)
 
     def run_forever(self):
-        """Board entry: loop until power-off; any unexpected exception ends in the safe state."""
-        try:
-            while True:
-                self.loop_once()
-        except KeyboardInterrupt:   # Ctrl-C from the host's REPL: stop safely, then hand over
-            self.shutdown("interrupted from the REPL")
-            raise
-        except Exception as exc:  # noqa: BLE001 - the one shutdown path
-            self.shutdown("exception: %r" % (exc,))
-            raise
+        """Board entry: loop until power-off. The first unexpected exception goes through the one
+        shutdown path and the loop goes on in the safe state (alarm sounding, serial answering); a
+        second one propagates, the watchdog is no longer fed, and the board resets."""
+        while True:
+            try:
+                while True:
+                    self.loop_once()
+            except KeyboardInterrupt:   # Ctrl-C from the host's REPL: stop safely, then hand over
+                self.shutdown("interrupted from the REPL")
+                raise
+            except Exception as exc:  # noqa: BLE001 - the one shutdown path
+                if self.safe:
+                    raise
+                self.shutdown("exception: %r" % (exc,))
 
     def _deadline(self, now):
         clock = self.hw.clock   # methods called on the object: a stored bound method would allocate
@@ -111,6 +125,8 @@ class Pump:
             deadline = bolus.next_ticks
         if self._boundary_armed and clock.ticks_diff(self._boundary_ticks, deadline) < 0:
             deadline = self._boundary_ticks
+        if self.tones.playing and clock.ticks_diff(self.tones.next_ticks(), deadline) < 0:
+            deadline = self.tones.next_ticks()
         if clock.ticks_diff(deadline, now) < 0:
             return now
         return deadline
@@ -177,14 +193,41 @@ class Pump:
                 self._end_bridge(at_ticks)
         if acct.reservoir_nl < self._min_step_nl:
             self._on_empty(at_ticks)
+        self.supervisor.after_step(at_ticks)
 
     def _on_empty(self, at_ticks):
         """Documented behaviour at empty: stop the motor (it would pump air), cancel a running bolus,
         keep the programme, raise EMPTY_RESERVOIR; delivery resumes only after a refill."""
         self.alarms.raise_alarm("EMPTY_RESERVOIR", self.timebase.wall_at(at_ticks))
+        self.block(STOP_EMPTY, at_ticks)
+
+    def block(self, bit, at_ticks=None):
+        """Stop delivery for one reason (a STOP_* bit): a running bolus ends, the motor is disabled."""
+        if at_ticks is None:
+            at_ticks = self.hw.clock.ticks_ms()
+        self.stop_mask |= bit
         if self.bolus.active():
-            self._end_bolus(at_ticks, "reservoir empty")
+            self._end_bolus(at_ticks, "stopped: " + ", ".join(self.supervisor.stop_names(bit)))
         self.apply_basal(at_ticks)
+        self.update_forecast()
+
+    def unblock(self, bit):
+        """That reason is gone; delivery resumes if no other reason holds it."""
+        self.stop_mask &= ~bit
+        self.apply_basal()
+        self.update_forecast()
+
+    def test_step(self):
+        """One step while blocked (the supervisor's retry): the driver is enabled for it only."""
+        if self.acct.reservoir_nl < self._min_step_nl:
+            return False
+        stepper = self.hw.stepper
+        stepper.enable(True)
+        sent = stepper.step()
+        stepper.enable(False)
+        if sent:
+            self.acct.on_step()
+        return sent
 
     def _end_bridge(self, at_ticks):
         self.bridge_left_pl = 0
@@ -215,9 +258,9 @@ class Pump:
         return self.bridge_conc_mcg_ml if self.bridge_left_pl > 0 else self.acct.conc_mcg_ml
 
     def basal_rate_at(self, wall_s):
-        if self.safe or self.acct.drug is None or self.alarms.is_active("EMPTY_RESERVOIR"):
+        if self.stop_mask or self.acct.drug is None:
             return 0
-        return self.therapy.rate_at(wall_s, self.basal_conc(), self.config.minimum_nl_day)
+        return self.therapy.rate_at(wall_s, self.basal_conc(), self.config.minimum_nl_day) * self.test_rate_gain
 
     def apply_basal(self, at_ticks=None, wall_s=None):
         """Set the basal planner to the rate due at `at_ticks` (default now) and arm the next change."""
@@ -243,7 +286,7 @@ class Pump:
         self._boundary_armed = True
 
     def _update_stepper(self):
-        self.hw.stepper.enable(not self.safe and (self.planner.running or self.bolus.planner.running))
+        self.hw.stepper.enable(not self.stop_mask and (self.planner.running or self.bolus.planner.running))
 
     # --- serial -------------------------------------------------------------------------------
     def _serve(self):
@@ -268,6 +311,9 @@ class Pump:
     # --- housekeeping ---------------------------------------------------------------------------
     def _housekeeping(self, now):
         self._house_ticks = self.hw.clock.ticks_add(now, self.config.housekeeping_ms)
+        wall = self.timebase.wall_s
+        self.supervisor.housekeeping(wall)
+        self.alarms.update_sound(wall)   # a silence (ack) that ran out sounds again
 
     # --- derived values -------------------------------------------------------------------------
     def set_step_pl(self, step_pl):
@@ -292,23 +338,48 @@ class Pump:
         acct = self.acct
         bolus_left_pl = self.bolus.steps_left * acct.step_pl if self.bolus.active() else 0
         above_pl = acct.reservoir_pl() - self.config.low_reservoir_nl * 1000 - bolus_left_pl
-        if acct.drug is None or self.safe or self.alarms.is_active("EMPTY_RESERVOIR"):
+        self._update_allowance()
+        if acct.drug is None or self.stop_mask:
             self.refill_due_s = None
             return
         self.refill_due_s = forecast.refill_due_s(
             self.timebase.wall_s, above_pl, self.therapy, acct.conc_mcg_ml, self.config.minimum_nl_day,
             self.demand_nl_day())
 
+    def _update_allowance(self):
+        """Hand the guard the prescription's 24 h allowance in pulses, by value: the highest basal
+        rate the programme can ask for (at either concentration while a bridge runs) plus every
+        allowed demand bolus."""
+        acct = self.acct
+        if acct.drug is None:
+            self.supervisor.guard.set_allowance(0, self.timebase.wall_s)
+            return
+        t = self.therapy
+        top_ng = t.max_dose_ng_day()
+        concs = (acct.conc_mcg_ml, self.bridge_conc_mcg_ml) if self.bridge_left_pl > 0 else (acct.conc_mcg_ml,)
+        top_nl = 0
+        for conc in concs:
+            rate = self.config.minimum_nl_day if t.mode == "minimum" else rate_nl_day(top_ng, conc)
+            if rate > top_nl:
+                top_nl = rate
+        pulses = (top_nl * 1000 + acct.step_pl - 1) // acct.step_pl
+        d = self.demand
+        if d.enabled:
+            pulses += d.max_per_day * (d.dose_ng * 1_000_000 // acct.conc_mcg_ml // acct.step_pl)
+        self.supervisor.guard.set_allowance(pulses, self.timebase.wall_s)
+
     # --- the one shutdown path ------------------------------------------------------------------
     def shutdown(self, reason):
         """Make every output safe: motor stopped and disabled, critical tone on, fault logged."""
         self.safe = True
+        self.stop_mask |= STOP_FAULT
         at = self.hw.clock.ticks_ms()
         try:
+            self.hw.stepper.enable(False)
             self.planner.set_rate(0, at)
             self.bolus.stop(at)
             self._boundary_armed = False
         finally:
             self.hw.stepper.enable(False)
-            self.hw.buzzer.tone(880)
+            self.hw.buzzer.tone(880)   # sounds even if nothing below runs
             self.alarms.raise_alarm("INTERNAL_FAULT", self.timebase.wall_s, reason)

@@ -6,6 +6,7 @@ from firmware.demand import MAX_PER_DAY_CAP
 from firmware.errors import E_ARG_TYPE, E_BOLUS_ACTIVE, E_CAPACITY, E_RATE, E_STATE, CommandError
 from firmware.params import flag, only, require_drug
 from firmware.planner import rate_allowed
+from firmware.supervisor import STOP_EMPTY
 
 _MAX_VOLUME_NL = 100_000_000         # 100 mL: no implant reservoir is larger
 
@@ -90,6 +91,7 @@ def refill(pump, req):
         pump.alarms.clear("LOW_RESERVOIR", t_s)
     if volume_nl >= (acct.step_pl + 999) // 1000:
         pump.alarms.clear("EMPTY_RESERVOIR", t_s)
+        pump.stop_mask &= ~STOP_EMPTY
     pump.apply_basal()
     pump.update_forecast()
     return {"reservoir_pl": acct.reservoir_pl(), "refill_due_s": pump.refill_due_s, "bridge": do_bridge}

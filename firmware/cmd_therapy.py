@@ -92,6 +92,8 @@ def _start(pump, kind, steps, rate, dose_ng, duration_s):
             rate, pump.config.max_rate_nl_day))
     _check_rate(pump, rate, kind)
     wall = pump.timebase.wall_s
+    if kind != "demand":      # demand boluses are inside the prescription's own allowance
+        pump.supervisor.guard.grant(steps, wall)
     pump.bolus.start(kind, steps, rate, pump.hw.clock.ticks_ms(), wall, dose_ng)
     pump.log.add(wall, "bolus_start", {"kind": kind, "dose_ng": dose_ng, "steps": steps,
                                        "duration_s": duration_s, "rate_nl_day": rate})

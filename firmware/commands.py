@@ -37,8 +37,14 @@ def status(pump, req):
         "catheter_volume_nl": cfg.catheter_volume_nl,
         "max_rate_nl_day": cfg.max_rate_nl_day,
         "refill_due_s": pump.refill_due_s,
-        "alarms": pump.alarms.summary(),
+        "alarms": pump.alarms.summary(pump.timebase.wall_s),
         "safe_state": pump.safe,
+        "stopped_by": pump.supervisor.stop_names(pump.stop_mask),
+        "battery_mv": pump.supervisor.battery.last_mv,
+        "battery_eri_due_s": pump.supervisor.battery.eri_due_s(),
+        "pressure_mv": pump.supervisor.line.last_mv,
+        "guard": {"window_pulses": pump.supervisor.guard.window_pulses,
+                  "limit_pulses": pump.supervisor.guard.limit(pump.timebase.wall_s)},
         "wakeups": pump.wakeups,
     }
 
@@ -50,6 +56,21 @@ def log(pump, req):
     recs = pump.log.records(since, limit)
     events = [{"seq": r[0], "t_s": r[1], "type": r[2], "data": r[3]} for r in recs]
     return {"events": events, "next": pump.log.next_seq, "dropped": pump.log.dropped}
+
+
+def ack(pump, req):
+    """Acknowledge: silences the tones for a while; the alarms stay active until their cause is gone."""
+    only(req)
+    codes = pump.alarms.ack(pump.timebase.wall_s)
+    return {"acknowledged": codes}
+
+
+def selftest(pump, req):
+    """Alarm self-test: sounds the critical pattern, then the non-critical one, once each."""
+    only(req)
+    pump.alarms.self_test()
+    pump.log.add(pump.timebase.wall_s, "selftest", None)
+    return {"patterns": ["critical", "non-critical"]}
 
 
 def bench(pump, req):
@@ -68,6 +89,8 @@ _TABLE = {
     "prime": cmd_therapy.prime,
     "demand": cmd_therapy.demand,
     "calibrate": cmd_therapy.calibrate,
+    "ack": ack,
+    "selftest": selftest,
     "refill": cmd_setup.refill,
     "set": cmd_setup.set_config,
 }

@@ -26,11 +26,9 @@ def require_drug(pump):
 
 def require_can_deliver(pump):
     """A bolus may start: not in the safe state, not empty, no other bolus running."""
-    if pump.safe:
-        raise CommandError(E_STATE, "the pump is in its safe state")
     require_drug(pump)
-    if pump.alarms.is_active("EMPTY_RESERVOIR"):
-        raise CommandError(E_STATE, "the reservoir is empty")
+    if pump.stop_mask:
+        raise CommandError(E_STATE, "delivery is stopped: " + ", ".join(pump.supervisor.stop_names(pump.stop_mask)))
     if pump.bolus.active():
         raise CommandError(E_BOLUS_ACTIVE, "a %s bolus is running" % pump.bolus.kind)
 

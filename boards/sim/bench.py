@@ -8,6 +8,9 @@ from firmware import units
 from firmware.errors import E_ARG_RANGE, E_STATE, E_UNKNOWN_CMD, CommandError
 
 _STEPLOG_MAX = 4096   # step times per sim.steplog reply
+FAULTS = ("motor_stall", "occlusion", "disconnect", "battery_low", "battery_eos", "flash_fail", "clear")
+BATTERY_LOW_MV = 3550   # below the default ERI threshold (3600 mV), above EOS (3400 mV)
+BATTERY_EOS_MV = 3300
 
 
 class SimBench:
@@ -29,7 +32,7 @@ class SimBench:
             state = sim.mock_pump.state()
             state["elapsed_ms"] = sim.clock.elapsed_ms
             state["sleeps"] = sim.clock.sleeps
-            state["tones"] = len(sim.buzzer.changes)
+            state["tones"] = sim.buzzer.count
             return state
         if op == "sim.fill":
             sim.mock_pump.fill(units.whole_int(req, "volume_nl", 0, 1 << 40) * 1000)
@@ -38,6 +41,13 @@ class SimBench:
             if "true_pl_per_step" in req:
                 sim.mock_pump.true_pl_per_step = units.whole_int(req, "true_pl_per_step", 1, 10_000_000)
             return sim.mock_pump.state()
+        if op == "sim.fault":
+            return self._fault(units.text(req, "fault", 20))
+        if op == "sim.misbehave":
+            # test hook: the scheduler runs `gain` times too fast; only the guard stands in the way
+            pump.test_rate_gain = units.whole_int(req, "gain", 1, 100)
+            pump.apply_basal()
+            return {"gain": pump.test_rate_gain}
         if op == "sim.record":
             # start (or stop) logging the virtual ms of every pulse, for accuracy analysis
             if units.whole_int(req, "on", 0, 1):
@@ -54,3 +64,28 @@ class SimBench:
             del times[:len(chunk)]
             return {"times_ms": chunk, "left": len(times)}
         raise CommandError(E_UNKNOWN_CMD, "unknown bench command '%s'" % op[:40])
+
+    def _fault(self, name):
+        """Act a fault out physically in the mocks (the firmware must notice it on its own)."""
+        sim = self._sim
+        if name == "motor_stall":
+            sim.mock_pump.stalled = True
+        elif name == "occlusion":
+            sim.line.occlude(True)
+        elif name == "disconnect":
+            sim.line.disconnected = True
+        elif name == "battery_low":
+            sim.battery.override_mv = BATTERY_LOW_MV
+        elif name == "battery_eos":
+            sim.battery.override_mv = BATTERY_EOS_MV
+        elif name == "flash_fail":
+            sim.flash.fail_writes = True
+        elif name == "clear":
+            sim.mock_pump.stalled = False
+            sim.line.occlude(False)
+            sim.line.disconnected = False
+            sim.battery.override_mv = None
+            sim.flash.fail_writes = False
+        else:
+            raise CommandError(E_ARG_RANGE, "unknown fault '%s' (%s)" % (name, ", ".join(FAULTS)))
+        return {"fault": name}

@@ -10,8 +10,9 @@ from boards.sim.bench import SimBench
 from firmware.app import Config, Pump
 from hal.interfaces import Hardware
 from hal.mock.clock import VirtualClock
-from hal.mock.io import MockAnalog, MockButton, MockBuzzer, MockLed, MockWatchdog
-from hal.mock.pump import MockPressure, MockPump, MockRotation
+from hal.mock.io import MockBattery, MockButton, MockBuzzer, MockLed, MockWatchdog
+from hal.mock.line import MockLine
+from hal.mock.pump import MockPump, MockRotation
 from hal.mock.serial import MockSerial
 from hal.mock.storage import MockFlash
 
@@ -22,7 +23,7 @@ class Simulation:
     """Mocks + firmware. start_ticks lets tests start the clock near the 2**30 wrap."""
 
     def __init__(self, start_ticks=0, capacity_nl=20_000_000, true_pl_per_step=50_000,
-                 step_pl=50_000, housekeeping_ms=SIM_HOUSEKEEPING_MS):
+                 step_pl=50_000, housekeeping_ms=SIM_HOUSEKEEPING_MS, rotation=1, pressure=1):
         self.clock = VirtualClock(start_ticks=start_ticks)
         self.mock_pump = MockPump(true_pl_per_step=true_pl_per_step,
                                   reservoir_capacity_pl=capacity_nl * 1000)
@@ -30,11 +31,14 @@ class Simulation:
         self.buzzer = MockBuzzer(self.clock)
         self.watchdog = MockWatchdog(self.clock, timeout_ms=2 * housekeeping_ms)
         self.flash = MockFlash()
+        self.battery = MockBattery(self.clock)
+        self.line = MockLine(self.mock_pump)
         self.hw = Hardware(
             clock=self.clock, stepper=self.mock_pump, serial=self.serial, buzzer=self.buzzer,
-            led=MockLed(), button=MockButton(), battery=MockAnalog(3000), watchdog=self.watchdog,
-            storage=self.flash, pressure=MockPressure(self.mock_pump),
-            rotation=MockRotation(self.mock_pump), bench=SimBench(self), board="sim", serial_no="SIM-0001")
+            led=MockLed(), button=MockButton(), battery=self.battery, watchdog=self.watchdog,
+            storage=self.flash, pressure=self.line if pressure else None,
+            rotation=MockRotation(self.mock_pump) if rotation else None, bench=SimBench(self),
+            board="sim", serial_no="SIM-0001")
         config = Config()
         config.reservoir_capacity_nl = capacity_nl
         config.step_pl = step_pl

@@ -22,7 +22,7 @@ def _out():
     return getattr(sys.stdout, "buffer", sys.stdout)
 
 
-_OPTIONS = ("start_ticks", "capacity_nl", "true_pl_per_step", "step_pl", "housekeeping_ms")
+_OPTIONS = ("start_ticks", "capacity_nl", "true_pl_per_step", "step_pl", "housekeeping_ms", "rotation", "pressure")
 
 
 def main():

@@ -1,0 +1,97 @@
+"""Over-delivery guard: an independent check that the motor never pumps more than the prescription
+allows in any rolling 24 h, whatever the scheduler believes.
+
+It shares no state with the planners or the accounts. It knows only:
+- the 24 h allowance in pulses, handed to it by value when the prescription changes
+  (basal maximum + allowed demand boluses), plus one-off grants for a clinician bolus or prime, and
+  for the part of an old allowance that a decrease took away, each expiring 24 h later;
+- the stepper HAL's own pulse counter (pulses_sent), which it reads itself.
+Pulses are counted in 96 buckets of 15 min (a preallocated ring), so the window is the last 24 h to
+within 15 min, rounded towards counting MORE pulses (the bucket being filled is always included).
+Trip: count > allowance + margin, margin = allowance // 10 + 20 pulses. On a trip the guard disables
+the stepper driver itself and reports; it never re-enables it.
+"""
+
+from micropython import const
+
+from hal.interfaces import counter_diff
+
+_BUCKETS = const(96)
+_BUCKET_S = const(900)
+_GRANTS = const(8)
+_DAY_S = const(86400)
+
+
+class OverdeliveryGuard:
+    def __init__(self, stepper, wall_s):
+        self._stepper = stepper
+        self._last_pulses = stepper.pulses_sent()
+        self._buckets = [0] * _BUCKETS
+        self._bucket_index = 0
+        self._bucket_start_s = wall_s - wall_s % _BUCKET_S
+        self._base_allowance = 0
+        self._grant_pulses = [0] * _GRANTS
+        self._grant_expiry_s = [0] * _GRANTS
+        self.tripped = False
+        self.window_pulses = 0
+
+    def set_allowance(self, pulses_24h, wall_s):
+        """The prescription's own 24 h allowance, in pulses (given by value). After a decrease the
+        window still holds pulses the old prescription allowed, so the difference stays allowed for
+        24 h (the limit over any window spanning a change is at most the larger allowance)."""
+        if pulses_24h < self._base_allowance:
+            self.grant(self._base_allowance - pulses_24h, wall_s)
+        self._base_allowance = pulses_24h
+
+    def grant(self, pulses, wall_s):
+        """Allow `pulses` more for the next 24 h (a clinician bolus, prime or calibration run)."""
+        slot = -1
+        newest = 0
+        for i in range(_GRANTS):
+            if self._grant_expiry_s[i] <= wall_s:
+                slot = i
+                break
+            if self._grant_expiry_s[i] > self._grant_expiry_s[newest]:
+                newest = i
+        if slot < 0:            # all slots in use: fold into the newest grant, whose 24 h restart
+            slot = newest
+            self._grant_pulses[slot] += pulses
+        else:
+            self._grant_pulses[slot] = pulses
+        self._grant_expiry_s[slot] = wall_s + _DAY_S
+
+    def allowance(self, wall_s):
+        total = self._base_allowance
+        for i in range(_GRANTS):
+            if self._grant_expiry_s[i] > wall_s:
+                total += self._grant_pulses[i]
+        return total
+
+    def limit(self, wall_s):
+        allowance = self.allowance(wall_s)
+        return allowance + allowance // 10 + 20
+
+    def check(self, wall_s):
+        """Count the pulses sent since the last check; True if the guard trips now. Allocation-free
+        while the window does not roll (called every wake-up)."""
+        pulses = self._stepper.pulses_sent()
+        new = counter_diff(pulses, self._last_pulses)
+        self._last_pulses = pulses
+        if wall_s - self._bucket_start_s >= _DAY_S:         # a day or more without a check: new window
+            for i in range(_BUCKETS):
+                self._buckets[i] = 0
+            self.window_pulses = 0
+            self._bucket_start_s = wall_s - wall_s % _BUCKET_S
+        while wall_s - self._bucket_start_s >= _BUCKET_S:
+            self._bucket_index = (self._bucket_index + 1) % _BUCKETS
+            self.window_pulses -= self._buckets[self._bucket_index]
+            self._buckets[self._bucket_index] = 0
+            self._bucket_start_s += _BUCKET_S
+        if new > 0:
+            self._buckets[self._bucket_index] += new
+            self.window_pulses += new
+        if not self.tripped and self.window_pulses > self.limit(wall_s):
+            self.tripped = True
+            self._stepper.enable(False)
+            return True
+        return False
