@@ -5,7 +5,7 @@ Detection bounds (documented in docs/hazards.md and measured by `make bench`):
 - MOTOR_STALL: the rotation sensor is read every STALL_WINDOW steps; fewer than half the expected
   rotor pulses in a window raises it: at most STALL_WINDOW (4) steps after the motor stops turning.
 - OCCLUSION: the post-step pressure reading above occlusion_mv for OCCLUSION_HOLD (3) consecutive steps.
-- DISCONNECT: the post-step pressure rise (over the idle reading) below disconnect_rise_mv for
+- DISCONNECT: the post-step pressure rise (over the resting baseline) below disconnect_rise_mv for
   DISCONNECT_HOLD (8) consecutive steps: the line no longer pushes against anything.
 - BATTERY_ERI / BATTERY_EOS: BATTERY_HOLD (3) consecutive housekeeping readings below the threshold;
   cleared only above threshold + hysteresis.
@@ -68,11 +68,18 @@ class LineMonitor:
         return self._pressure is not None
 
     def idle_reading(self):
-        """Housekeeping: the resting pressure between steps (the baseline for the rise)."""
-        if self._pressure is not None:
-            self.idle_mv = self._pressure.read_mv()
-            self.last_mv = self.idle_mv
-        return self.idle_mv
+        """Housekeeping: read the resting pressure between steps. The baseline for the post-step rise
+        follows it down at once but up only by 1/16 of the difference per reading, so a line whose
+        pressure builds (occlusion) keeps showing a rise and is not mistaken for a disconnection."""
+        if self._pressure is None:
+            return self.idle_mv
+        mv = self._pressure.read_mv()
+        self.last_mv = mv
+        if mv <= self.idle_mv:
+            self.idle_mv = mv
+        else:
+            self.idle_mv += (mv - self.idle_mv) // 16
+        return mv
 
     def reset(self):
         self._high = 0

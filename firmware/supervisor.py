@@ -97,8 +97,8 @@ class Supervisor:
                 pump.unblock(STOP_EOS)
             if level == 0:
                 pump.alarms.clear("BATTERY_ERI", wall_s)
-        idle = self.line.idle_reading()
-        if pump.stop_mask & STOP_OCCLUSION and idle < self.cfg.occlusion_mv - 100:
+        resting = self.line.idle_reading()
+        if pump.stop_mask & STOP_OCCLUSION and resting < self.cfg.occlusion_mv - 100:
             pump.alarms.clear("OCCLUSION", wall_s)
             self.line.reset()
             pump.unblock(STOP_OCCLUSION)

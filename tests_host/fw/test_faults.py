@@ -168,3 +168,15 @@ def test_unexpected_exception_goes_through_the_one_shutdown_path():
     status = ok(sim.request("status"))
     assert "internal fault" in status["stopped_by"]
     assert [a["code"] for a in status["alarms"]] == ["INTERNAL_FAULT"]
+
+
+def test_occlusion_at_the_minimum_rate_is_not_mistaken_for_a_disconnection():
+    # 90 s between steps, housekeeping every 60 s reads the building pressure in between
+    sim = filled_sim(0, 2000, 20)
+    ok(sim.request("program", mode="minimum"))
+    _inject(sim, 3600, "occlusion")
+    sim.run_until_s(3600 + 3 * 3600)
+    codes = [n["code"] for n in sim.notices if n["notice"] == "alarm_raise"]
+    assert codes == ["OCCLUSION"], codes
+    step_s = 86400 / 960
+    assert _raised(sim, "OCCLUSION")[0]["t_s"] - 3600 <= ((700 - 500) // 10 + OCCLUSION_HOLD) * step_s + 1

@@ -9,6 +9,7 @@ import time
 from pumpctl.link import PumpLink
 
 CHUNK_S = 86400  # progress granularity: one simulated day
+WIRE_COMMANDS = {"fault": "sim.fault"}
 
 REPORT_KEYS = ("until_s", "delivered_ul", "mock_delivered_ul", "reservoir_ul", "step_nl", "alarms",
                "refused", "events", "refill_due_s")
@@ -74,7 +75,8 @@ class Runner:
 
     def _do(self, link, action):
         args = dict(action.args)
-        reply = link.request(action.verb, **args)
+        # `fault` is acted out by the simulator's mocks (bench), everything else goes to the firmware
+        reply = link.request(WIRE_COMMANDS.get(action.verb, action.verb), **args)
         if action.verb == "refill" and reply.get("ok"):
             # the clinician's syringe: the mock reservoir is filled physically too
             link.call("sim.fill", volume_nl=round(args["volume_ml"] * 1000) * 1000)

@@ -27,11 +27,15 @@ VERBS = {
     "bolus": ({"dose_mcg": "number", "duration": "time"}, {"confirm": "bool"}),
     "prime": ({"volume_ul": "number"}, {}),
     "demand": ({}, {}),
+    "ack": ({}, {}),
+    "selftest": ({}, {}),
+    "fault": ({"fault": "text"}, {}),
     "set": ({}, {"reservoir_capacity_ml": "number", "low_reservoir_ml": "number", "minimum_ul_day": "number",
                  "catheter_volume_ul": "number", "nl_per_step": "number", "max_rate_ul_h": "number",
                  "residual_tolerance_ml": "number", "demand": "demand", "confirm": "bool"}),
 }
 
+FAULTS = ("motor_stall", "occlusion", "disconnect", "battery_low", "battery_eos", "flash_fail", "clear")
 _STEP_KEYS = {"start": "time", "dose_mcg_day": "number"}
 _DEMAND_KEYS = {"dose_mcg": "number", "duration": "time", "lockout": "time", "max_per_day": "number"}
 
@@ -165,6 +169,8 @@ def _convert(where, key, kind, value):
         return key, _object(where, value, _DEMAND_KEYS)
     if not _check_type(value, kind):
         raise ScenarioError("%s: must be a %s" % (where, kind))
+    if key == "fault" and value not in FAULTS:
+        raise ScenarioError("%s: unknown fault %r (known: %s)" % (where, value, ", ".join(FAULTS)))
     return key, value
 
 
