@@ -52,6 +52,23 @@ class Accounting:
             self._reservoir_owed_pl -= _PL_PER_NL
             self.reservoir_nl -= 1
 
+    def consume_pl(self, volume_pl):
+        """Count `volume_pl` as delivered without steps (the journal's reserve after a reset)."""
+        nl, pl = divmod(volume_pl, _PL_PER_NL)
+        self.fill_nl += nl
+        self._fill_pl += pl
+        if self._fill_pl >= _PL_PER_NL:
+            self._fill_pl -= _PL_PER_NL
+            self.fill_nl += 1
+        self.reservoir_nl -= nl
+        self._reservoir_owed_pl += pl
+        if self._reservoir_owed_pl >= _PL_PER_NL:
+            self._reservoir_owed_pl -= _PL_PER_NL
+            self.reservoir_nl -= 1
+        if self.reservoir_nl < 0:
+            self.reservoir_nl = 0
+            self._reservoir_owed_pl = 0
+
     def bank(self):
         """Move the per-fill counters into the lifetime banks (volume and drug mass)."""
         fill_pl = self.fill_nl * _PL_PER_NL + self._fill_pl

@@ -12,13 +12,15 @@ One shutdown path (shutdown()) makes every output safe.
 
 from micropython import const
 
-from firmware import VERSION, forecast
+from firmware import VERSION, boot, forecast
 from firmware.accounting import Accounting
 from firmware.alarms import Alarms
+from firmware.app_persist import Persistence
 from firmware.bolus import BolusChannel
 from firmware.demand import DemandPolicy
 from firmware.eventlog import EventLog
 from firmware.framing import LineReader
+from firmware.logstore import LogStore
 from firmware.planner import Planner
 from firmware.protocol import Protocol
 from firmware.supervisor import STOP_EMPTY, STOP_FAULT, Supervisor
@@ -42,11 +44,16 @@ class Config:
         self.catheter_volume_nl = 200_000       # pump outlet + catheter dead space (bridge bolus)
         self.max_rate_nl_day = 24_000_000       # fastest bolus or prime (1 mL/h)
         self.residual_tolerance_nl = 1_000_000  # refill: drained vs estimate beyond this -> warning
+        self.journal_interval_s = 3600          # reservoir/delivered journal; a reset loses at most this
+        self.tubing_service_nl = 0              # TUBING_SERVICE reminder after this volume (0: off)
+        self.tubing_base_ul = 0                 # lifetime delivered uL at the last calibration
         self.housekeeping_ms = 60_000
 
 
-class Pump:
-    def __init__(self, hw, config=None):
+class Pump(Persistence):
+    """The application. Persistence duties come from the Persistence mixin (firmware/app_persist.py)."""
+
+    def __init__(self, hw, config=None, reset_cause="power_on"):
         self.hw = hw
         self.config = config or Config()
         clock = hw.clock
@@ -65,6 +72,7 @@ class Pump:
         self.reader = LineReader(hw.serial)
         self.protocol = Protocol(self)
         self.wakeups = 0
+        self._tubing_warned = False
         self.safe = False             # the one shutdown path ran (internal fault)
         self.stop_mask = 0            # STOP_* bits: delivery is blocked while any is set
         self.test_rate_gain = 1       # bench test hook only: makes the scheduler misbehave (guard test)
@@ -79,22 +87,48 @@ class Pump:
         self._min_step_nl = 0
         self._update_step_cache()
         hw.stepper.enable(False)
-        self.log.add(self.timebase.wall_s, "boot", {"version": VERSION, "board": hw.board})
         self.supervisor = Supervisor(self)
+        self.persist_seq = {}
+        # MEMORY_ERROR cause: "settings" (lost at boot: cleared when settings are written again), "data"
+        # (journal or log records lost at boot: cleared at the next refill), "io" (a write failed:
+        # cleared by the next successful write), or None
+        self._memory_error = None
+        self.logstore = LogStore(hw.storage, self.log.capacity)
+        self.log.on_store_error = self._log_store_error
+        stop_bits, notes = boot.restore(self, reset_cause)
+        if notes.get("settings") == "lost":
+            self._memory_error = "settings"
+        elif self.alarms.is_active("MEMORY_ERROR"):
+            self._memory_error = "data"
+        self.log.add(self.timebase.wall_s, "boot", {"version": VERSION, "board": hw.board, "cause": reset_cause})
         self.supervisor.boot_report(self.timebase.wall_s)
+        self.supervisor.resume_faults(stop_bits)
+        self._update_step_cache()
+        if self.acct.drug is not None and self.acct.reservoir_nl < self._min_step_nl:
+            self.alarms.raise_alarm("EMPTY_RESERVOIR", self.timebase.wall_s)
+            self.stop_mask |= STOP_EMPTY
+        elif self.acct.drug is not None and self.acct.reservoir_nl <= self.config.low_reservoir_nl:
+            self.alarms.raise_alarm("LOW_RESERVOIR", self.timebase.wall_s)
+        self._journal_next_s = self.timebase.wall_s
+        self._journal_pending = True
+        self.apply_basal()
+        self.update_forecast()
+        self.write_journal()
 
     # --- main loop ------------------------------------------------------------------------
     def loop_once(self):
         clock = self.hw.clock
         now = clock.ticks_ms()
         self.timebase.update(now)
-        self.supervisor.on_wake(self.timebase.wall_s)
+        self.supervisor.on_wake(self.timebase.mono_s())
         self._deliver(now)
         if self.tones.playing:
             self.tones.service(now)
         self._serve()
         if clock.ticks_diff(now, self._house_ticks) >= 0:
             self._housekeeping(now)
+        if self._journal_pending:
+            self.write_journal()
         self.hw.watchdog.feed()
         self.wakeups = (self.wakeups + 1) & 0x3FFFFFFF
         clock.sleep_until(self._deadline(now), self.hw.serial)
@@ -116,6 +150,8 @@ class Pump:
                 self.shutdown("exception: %r" % (exc,))
 
     def _deadline(self, now):
+        if self.reader.has_line():    # lines already read from the port wait: serve them at once
+            return now
         clock = self.hw.clock   # methods called on the object: a stored bound method would allocate
         deadline = self._house_ticks
         if self.planner.running and clock.ticks_diff(self.planner.next_ticks, deadline) < 0:
@@ -210,12 +246,14 @@ class Pump:
             self._end_bolus(at_ticks, "stopped: " + ", ".join(self.supervisor.stop_names(bit)))
         self.apply_basal(at_ticks)
         self.update_forecast()
+        self._journal_pending = True      # a reset must not forget why the pump stopped
 
     def unblock(self, bit):
         """That reason is gone; delivery resumes if no other reason holds it."""
         self.stop_mask &= ~bit
         self.apply_basal()
         self.update_forecast()
+        self._journal_pending = True
 
     def test_step(self):
         """One step while blocked (the supervisor's retry): the driver is enabled for it only."""
@@ -314,6 +352,9 @@ class Pump:
         wall = self.timebase.wall_s
         self.supervisor.housekeeping(wall)
         self.alarms.update_sound(wall)   # a silence (ack) that ran out sounds again
+        if wall >= self._journal_next_s:
+            self._journal_pending = True
+        self._check_tubing(wall)
 
     # --- derived values -------------------------------------------------------------------------
     def set_step_pl(self, step_pl):
@@ -346,27 +387,33 @@ class Pump:
             self.timebase.wall_s, above_pl, self.therapy, acct.conc_mcg_ml, self.config.minimum_nl_day,
             self.demand_nl_day())
 
+    def top_rate_nl_day(self):
+        """The highest basal rate the programme can ask for (either concentration while a bridge runs)."""
+        acct = self.acct
+        t = self.therapy
+        if acct.drug is None or t.mode == "stopped":
+            return 0
+        if t.mode == "minimum":
+            return self.config.minimum_nl_day
+        top = rate_nl_day(t.max_dose_ng_day(), acct.conc_mcg_ml)
+        if self.bridge_left_pl > 0:
+            top = max(top, rate_nl_day(t.max_dose_ng_day(), self.bridge_conc_mcg_ml))
+        return top
+
     def _update_allowance(self):
         """Hand the guard the prescription's 24 h allowance in pulses, by value: the highest basal
         rate the programme can ask for (at either concentration while a bridge runs) plus every
         allowed demand bolus."""
         acct = self.acct
+        mono = self.timebase.mono_s()
         if acct.drug is None:
-            self.supervisor.guard.set_allowance(0, self.timebase.wall_s)
+            self.supervisor.guard.set_allowance(0, mono)
             return
-        t = self.therapy
-        top_ng = t.max_dose_ng_day()
-        concs = (acct.conc_mcg_ml, self.bridge_conc_mcg_ml) if self.bridge_left_pl > 0 else (acct.conc_mcg_ml,)
-        top_nl = 0
-        for conc in concs:
-            rate = self.config.minimum_nl_day if t.mode == "minimum" else rate_nl_day(top_ng, conc)
-            if rate > top_nl:
-                top_nl = rate
-        pulses = (top_nl * 1000 + acct.step_pl - 1) // acct.step_pl
+        pulses = (self.top_rate_nl_day() * 1000 + acct.step_pl - 1) // acct.step_pl
         d = self.demand
         if d.enabled:
             pulses += d.max_per_day * (d.dose_ng * 1_000_000 // acct.conc_mcg_ml // acct.step_pl)
-        self.supervisor.guard.set_allowance(pulses, self.timebase.wall_s)
+        self.supervisor.guard.set_allowance(pulses, mono)
 
     # --- the one shutdown path ------------------------------------------------------------------
     def shutdown(self, reason):

@@ -59,7 +59,12 @@ def refill(pump, req):
     do_bridge = bridge and same_drug and conc != acct.conc_mcg_ml and pump.therapy.mode != th.STOPPED
     if bridge and not same_drug and acct.drug is not None:
         raise CommandError(E_STATE, "a bridge bolus needs the same drug (%s in the pump)" % acct.drug)
-    # --- all checks passed: act ---
+    # --- all checks passed: save first (a storage failure changes nothing), then act ---
+    drug_changed = acct.drug is not None and not same_drug
+    if drug_changed:
+        pump.save_settings(therapy=th.Therapy(), drug=drug, conc=conc, demand=None)
+    else:
+        pump.save_settings(drug=drug, conc=conc)
     t_s = pump.timebase.wall_s
     estimate_pl = acct.reservoir_pl()
     before = {"drug": acct.drug, "conc_mcg_ml": acct.conc_mcg_ml, "estimate_pl": estimate_pl}
@@ -70,7 +75,7 @@ def refill(pump, req):
             pump.log.add(t_s, "warning", {"code": "REFILL_MISMATCH", "mismatch_nl": mismatch_nl,
                                           "detail": "drained volume differs from the estimate: "
                                                     "possible pocket fill or leak"})
-    if acct.drug is not None and not same_drug:
+    if drug_changed:
         old = pump.therapy.describe()
         pump.therapy = th.Therapy()
         pump.demand.disable()
@@ -94,6 +99,8 @@ def refill(pump, req):
         pump.stop_mask &= ~STOP_EMPTY
     pump.apply_basal()
     pump.update_forecast()
+    pump.journal_soon()
+    pump.storage_refilled()
     return {"reservoir_pl": acct.reservoir_pl(), "refill_due_s": pump.refill_due_s, "bridge": do_bridge}
 
 
@@ -117,7 +124,8 @@ def _demand_settings(pump, value, confirm):
 def set_config(pump, req):
     """Change settings; every value is validated before any is applied. Logged as old -> new."""
     keys = ("reservoir_capacity_ml", "low_reservoir_ml", "minimum_ul_day", "catheter_volume_ul",
-            "nl_per_step", "max_rate_ul_h", "residual_tolerance_ml", "demand", "confirm")
+            "nl_per_step", "max_rate_ul_h", "residual_tolerance_ml", "demand", "journal_interval_s",
+            "tubing_service_ml", "confirm")
     only(req, *keys)
     confirm = flag(req, "confirm")
     cfg = pump.config
@@ -155,7 +163,17 @@ def set_config(pump, req):
     if "residual_tolerance_ml" in req:
         new["residual_tolerance_nl"] = units.scaled_int(req, "residual_tolerance_ml", 1000, 0, 100_000) * 1000
     demand = _demand_settings(pump, req["demand"], confirm) if "demand" in req else False
-    # --- all checks passed: act ---
+    if "tubing_service_ml" in req:
+        new["tubing_service_nl"] = units.scaled_int(req, "tubing_service_ml", 1000, 0, 10_000_000) * 1000
+    if "step_pl" in new:      # a calibration starts the tubing's service interval again
+        new["tubing_base_ul"] = pump.delivered_ul()
+    if "journal_interval_s" in req:
+        new["journal_interval_s"] = units.whole_int(req, "journal_interval_s", 60, 86400)
+    # --- all checks passed: save first (a storage failure changes nothing), then act ---
+    if demand is False:
+        pump.save_settings(config=new)
+    else:
+        pump.save_settings(config=new, demand=demand)
     changes = {}
     for key, value in new.items():
         changes[key] = [getattr(cfg, key), value]
@@ -163,6 +181,8 @@ def set_config(pump, req):
             pump.set_step_pl(value)
         else:
             setattr(cfg, key, value)
+    if "step_pl" in new or "tubing_service_nl" in new:
+        pump._tubing_warned = False
     if demand is not False:
         changes["demand"] = [pump.demand.describe(), None]
         if demand is None:

@@ -75,6 +75,7 @@ def program(pump, req):
     new_desc = new.describe()
     if dry_run:
         return {"old": old, "new": new_desc, "applied": False}
+    pump.save_settings(therapy=new)
     pump.therapy = new
     pump.log.add(pump.timebase.wall_s, "program", {"old": old, "new": new_desc})
     pump.apply_basal()
@@ -93,12 +94,13 @@ def _start(pump, kind, steps, rate, dose_ng, duration_s):
     _check_rate(pump, rate, kind)
     wall = pump.timebase.wall_s
     if kind != "demand":      # demand boluses are inside the prescription's own allowance
-        pump.supervisor.guard.grant(steps, wall)
+        pump.supervisor.guard.grant(steps, pump.timebase.mono_s())
     pump.bolus.start(kind, steps, rate, pump.hw.clock.ticks_ms(), wall, dose_ng)
     pump.log.add(wall, "bolus_start", {"kind": kind, "dose_ng": dose_ng, "steps": steps,
                                        "duration_s": duration_s, "rate_nl_day": rate})
     pump.apply_basal()
     pump.update_forecast()
+    pump.journal_soon()
     return {"kind": kind, "steps": steps, "volume_pl": steps * pump.acct.step_pl, "rate_nl_day": rate,
             "refill_due_s": pump.refill_due_s}
 
@@ -133,7 +135,8 @@ def demand(pump, req):
     """Patient-activated bolus within the clinician's limits; a refusal is logged with its reason."""
     only(req)
     wall = pump.timebase.wall_s
-    refusal = pump.demand.refusal(wall)
+    mono = pump.timebase.mono_s()
+    refusal = pump.demand.refusal(mono)
     if refusal is None and pump.therapy.mode == th.STOPPED:
         refusal = (E_STATE, "therapy is stopped")
     if refusal is None:
@@ -148,8 +151,8 @@ def demand(pump, req):
     steps = volume_pl(d.dose_ng, pump.acct.conc_mcg_ml) // pump.acct.step_pl
     rate = bolus_rate_nl_day(steps, pump.acct.step_pl, d.duration_s) if steps else 0
     result = _start(pump, "demand", steps, rate, d.dose_ng, d.duration_s)
-    d.grant(wall)
-    result["granted_24h"] = d.granted_in_24h(wall)
+    d.grant(mono)
+    result["granted_24h"] = d.granted_in_24h(mono)
     return result
 
 

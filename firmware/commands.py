@@ -44,7 +44,7 @@ def status(pump, req):
         "battery_eri_due_s": pump.supervisor.battery.eri_due_s(),
         "pressure_mv": pump.supervisor.line.last_mv,
         "guard": {"window_pulses": pump.supervisor.guard.window_pulses,
-                  "limit_pulses": pump.supervisor.guard.limit(pump.timebase.wall_s)},
+                  "limit_pulses": pump.supervisor.guard.limit(pump.timebase.mono_s())},
         "wakeups": pump.wakeups,
     }
 
@@ -73,6 +73,22 @@ def selftest(pump, req):
     return {"patterns": ["critical", "non-critical"]}
 
 
+def set_time(pump, req):
+    """Set the wall clock (s since 2024-01-01 00:00 UTC). Delivery runs on ticks, so a jump can neither
+    repeat nor skip steps; lockouts and 24 h windows run on monotonic time. Logged with old and new."""
+    only(req, "wall_s")
+    wall = units.whole_int(req, "wall_s", 0, (1 << 30) - 1)
+    tb = pump.timebase
+    old = tb.wall_s
+    jump = tb.set_wall(wall)
+    pump.hw.clock.set_rtc_s(wall)
+    pump.log.add(wall, "clock_set", {"old_s": old, "new_s": wall, "jump_s": jump})
+    pump.apply_basal()        # a flex schedule follows the corrected clock
+    pump.update_forecast()
+    pump.journal_soon()
+    return {"old_s": old, "new_s": wall, "jump_s": jump}
+
+
 def bench(pump, req):
     """Simulator-only commands (time control, mock pump state): handed to the board's bench."""
     if pump.hw.bench is None:
@@ -90,6 +106,7 @@ _TABLE = {
     "demand": cmd_therapy.demand,
     "calibrate": cmd_therapy.calibrate,
     "ack": ack,
+    "set_time": set_time,
     "selftest": selftest,
     "refill": cmd_setup.refill,
     "set": cmd_setup.set_config,

@@ -64,6 +64,13 @@ class DemandPolicy:
         if self._count < MAX_PER_DAY_CAP:
             self._count += 1
 
+    def grant_times(self):
+        """Grant times still inside any 24 h window, oldest first (for the journal)."""
+        out = []
+        for i in range(self._count):
+            out.append(self._grants[(self._next - self._count + i) % MAX_PER_DAY_CAP])
+        return out
+
     def describe(self):
         if not self.enabled:
             return None

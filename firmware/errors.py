@@ -27,7 +27,18 @@ E_DEMAND_MAX_PER_DAY = "E_DEMAND_MAX_PER_DAY"  # the rolling 24 h maximum is use
 E_SCHEDULE = "E_SCHEDULE"               # a flex schedule that is not well formed
 # Drug-library limits: E_SOFT_LIMIT_<LIMIT> (resend with "confirm": true) and E_HARD_LIMIT_<LIMIT>
 # (always refused) for DOSE_DAY, BOLUS, DEMAND_DOSE, DEMAND_PER_DAY: see firmware/druglib.py.
+E_STORAGE = "E_STORAGE"                 # flash write failed: nothing changed, MEMORY_ERROR raised
 E_INTERNAL = "E_INTERNAL"
+# Authentication (firmware/auth.py, docs/protocol.md): each refusal is logged and changes nothing.
+E_AUTH_REQUIRED = "E_AUTH_REQUIRED"     # the command needs a signed frame (BODY~MAC)
+E_AUTH_MAC = "E_AUTH_MAC"               # the MAC does not match the body under the role's key
+E_AUTH_ROLE = "E_AUTH_ROLE"             # unknown role, or a role without a provisioned key
+E_AUTH_FORBIDDEN = "E_AUTH_FORBIDDEN"   # the role may not send this command
+E_AUTH_REPLAY = "E_AUTH_REPLAY"         # counter not above the last accepted one for the role
+E_AUTH_STALE = "E_AUTH_STALE"           # counter more than 2**20 ahead of the last accepted one
+E_AUTH_ROLLOVER = "E_AUTH_ROLLOVER"     # the role's counter space is used up: re-key the role
+E_AUTH_RATE_LIMIT = "E_AUTH_RATE_LIMIT"  # too many failures: authenticated commands wait
+E_BENCH_DISABLED = "E_BENCH_DISABLED"   # bench role/command on a pump without a bench
 
 
 class CommandError(Exception):

@@ -55,6 +55,13 @@ class LineReader:
                     self._len += 1
             self._pos = i
 
+    def has_line(self):
+        """True if a complete line is already buffered (read from the port but not yet returned):
+        the loop must not sleep on it, since the port itself no longer shows input."""
+        data = self._pending
+        pos = self._pos
+        return pos < len(data) and (data.find(b"\n", pos) >= 0 or data.find(b"\r", pos) >= 0)
+
     def _finish(self):
         if self._overflow:
             self._overflow = False

@@ -34,6 +34,8 @@ class OverdeliveryGuard:
         self._grant_expiry_s = [0] * _GRANTS
         self.tripped = False
         self.window_pulses = 0
+        self._limit = 20              # cached limit(); recomputed on every change and grant expiry
+        self._limit_until_s = 0       # mono second at which the cached limit must be recomputed
 
     def set_allowance(self, pulses_24h, wall_s):
         """The prescription's own 24 h allowance, in pulses (given by value). After a decrease the
@@ -42,6 +44,7 @@ class OverdeliveryGuard:
         if pulses_24h < self._base_allowance:
             self.grant(self._base_allowance - pulses_24h, wall_s)
         self._base_allowance = pulses_24h
+        self._limit_until_s = 0
 
     def grant(self, pulses, wall_s):
         """Allow `pulses` more for the next 24 h (a clinician bolus, prime or calibration run)."""
@@ -59,6 +62,7 @@ class OverdeliveryGuard:
         else:
             self._grant_pulses[slot] = pulses
         self._grant_expiry_s[slot] = wall_s + _DAY_S
+        self._limit_until_s = 0
 
     def allowance(self, wall_s):
         total = self._base_allowance
@@ -66,6 +70,34 @@ class OverdeliveryGuard:
             if self._grant_expiry_s[i] > wall_s:
                 total += self._grant_pulses[i]
         return total
+
+    def snapshot(self):
+        """The window and grants, for the journal."""
+        return [self._bucket_start_s, self._bucket_index, self.tripped, list(self._buckets),
+                list(self._grant_pulses), list(self._grant_expiry_s)]
+
+    def restore(self, snap, extra_pulses):
+        """After a reset: the window as journalled plus `extra_pulses` assumed sent since (safe side).
+        The pulse counter of the new boot is the new baseline."""
+        self._bucket_start_s, self._bucket_index, self.tripped, buckets, pulses, expiry = snap
+        for i in range(_BUCKETS):
+            self._buckets[i] = buckets[i]
+        for i in range(_GRANTS):
+            self._grant_pulses[i] = pulses[i]
+            self._grant_expiry_s[i] = expiry[i]
+        self._buckets[self._bucket_index] += extra_pulses
+        self.window_pulses = sum(self._buckets)
+        self._last_pulses = self._stepper.pulses_sent()
+        self._limit_until_s = 0
+
+    def _refresh_limit(self, wall_s):
+        self._limit = self.limit(wall_s)
+        until = wall_s + _DAY_S
+        for i in range(_GRANTS):
+            expiry = self._grant_expiry_s[i]
+            if wall_s < expiry < until:
+                until = expiry
+        self._limit_until_s = until
 
     def limit(self, wall_s):
         allowance = self.allowance(wall_s)
@@ -90,7 +122,9 @@ class OverdeliveryGuard:
         if new > 0:
             self._buckets[self._bucket_index] += new
             self.window_pulses += new
-        if not self.tripped and self.window_pulses > self.limit(wall_s):
+        if wall_s >= self._limit_until_s:
+            self._refresh_limit(wall_s)
+        if not self.tripped and self.window_pulses > self._limit:
             self.tripped = True
             self._stepper.enable(False)
             return True

@@ -25,6 +25,10 @@ STOP_NAMES = ((STOP_FAULT, "internal fault"), (STOP_EMPTY, "reservoir empty"), (
               (STOP_GUARD, "over-delivery guard"))
 
 RETRY_S = const(600)
+# faults a reset must not forget (EMPTY and EOS are found again from the reservoir and the battery)
+PERSISTENT_STOPS = const(4 | 8 | 16 | 64)
+_STOP_CODES = ((STOP_STALL, "MOTOR_STALL"), (STOP_OCCLUSION, "OCCLUSION"), (STOP_DISCONNECT, "DISCONNECT"),
+               (STOP_GUARD, "OVERDELIVERY_GUARD"))
 
 
 class SupervisorConfig:
@@ -59,6 +63,16 @@ class Supervisor:
             log.add(wall_s, "warning", {"code": "NO_PRESSURE_SENSOR",
                                         "detail": "occlusion and disconnection detection are off"})
 
+    def resume_faults(self, stop_bits):
+        """Boot: faults that were active before the reset stay active (alarm raised again)."""
+        pump = self.pump
+        for bit, code in _STOP_CODES:
+            if stop_bits & bit:
+                pump.stop_mask |= bit
+                pump.alarms.raise_alarm(code, pump.timebase.wall_s, "still active after a reset")
+        if stop_bits & (STOP_STALL | STOP_DISCONNECT):
+            self._retry_s = pump.timebase.wall_s + RETRY_S
+
     # --- step path (allocation-free unless something is detected) ------------------------------
     def after_step(self, at_ticks):
         pump = self.pump
@@ -71,11 +85,11 @@ class Supervisor:
             self._fault("DISCONNECT", STOP_DISCONNECT, at_ticks, "no pressure rise with steps")
         return pump.stop_mask == 0
 
-    def on_wake(self, wall_s):
-        """Every wake-up: the guard counts the HAL's pulses on its own."""
-        if self.guard.check(wall_s):
+    def on_wake(self, mono_s):
+        """Every wake-up: the guard counts the HAL's pulses on its own (monotonic seconds)."""
+        if self.guard.check(mono_s):
             self._fault("OVERDELIVERY_GUARD", STOP_GUARD, self.pump.hw.clock.ticks_ms(),
-                        "%d pulses in 24 h > limit %d" % (self.guard.window_pulses, self.guard.limit(wall_s)))
+                        "%d pulses in 24 h > limit %d" % (self.guard.window_pulses, self.guard.limit(mono_s)))
 
     def _fault(self, code, bit, at_ticks, detail):
         pump = self.pump

@@ -2,6 +2,8 @@
 
 Invariant: at ticks `ticks`, the wall time is `wall_s` seconds plus `sub_ms` ms (0 <= sub_ms < 1000).
 update() must be called at least every 2**29 ms (the main loop wakes far more often).
+`jump_s` sums every correction the host made to the clock; mono_s() = wall_s - jump_s never jumps, so
+lockouts and rolling 24 h windows cannot be shortened or stretched by setting the clock.
 """
 
 
@@ -11,6 +13,7 @@ class Timebase:
         self.wall_s = wall_s
         self.sub_ms = 0
         self.ticks = now_ticks
+        self.jump_s = 0
 
     def update(self, now_ticks):
         delta = self._clock.ticks_diff(now_ticks, self.ticks)
@@ -34,9 +37,12 @@ class Timebase:
         """Wall second (floor) at `ticks`, which may lie a little before or after the last update."""
         return self.wall_s + (self.sub_ms + self._clock.ticks_diff(ticks, self.ticks)) // 1000
 
+    def mono_s(self):
+        return self.wall_s - self.jump_s
+
     def set_wall(self, wall_s):
         """The host set the clock. Returns the jump in seconds (for the log)."""
         jump = wall_s - self.wall_s
         self.wall_s = wall_s
-        self.sub_ms = 0
+        self.jump_s += jump
         return jump

@@ -152,7 +152,7 @@ def test_board_starts_on_unix_port(board, tmp_path):
     assert replies[1]["ok"] is True
     assert replies[1]["board"] == board
     assert replies[1]["serial"] == "e66038b7132e2a2c"          # fake machine.unique_id() in hex
-    assert replies[2]["ok"] is False and replies[2]["error"] == "E_NOT_SUPPORTED"   # no bench jumper
+    assert replies[2]["ok"] is False and replies[2]["error"] == "E_BENCH_DISABLED"   # no bench jumper
     assert report["board"] == board and report["serial_no"] == "e66038b7132e2a2c"
     assert report["wakeups"] == LOOPS
     assert report["wdt"] == [[8000, LOOPS]], "one WDT, 8 s, armed by the loop and fed every wake-up"

@@ -131,6 +131,42 @@ def detection_rows():
     return rows
 
 
+def wear_rows(days=30):
+    """Flash writes at 500 mcg/day (settings, journal every hour, event log) and the years until a
+    100,000-cycle flash wears out: with littlefs spreading erases over the filesystem's blocks, and in
+    the worst case where every journal write erases the same two blocks (a metadata pair)."""
+    from boards.sim.board import Simulation
+    sim = Simulation()
+    sim.request("refill", drug="baclofen", conc_mcg_ml=2000, volume_ml=20)
+    sim.mock_pump.fill(20_000_000_000)
+    sim.request("program", mode="continuous", dose_mcg_day=500)
+    bytes0, writes0 = sim.flash.bytes_written, sim.flash.writes
+    sim.run_until_s(days * DAY)
+    per_day_bytes = (sim.flash.bytes_written - bytes0) / days
+    per_day_writes = (sim.flash.writes - writes0) / days
+    cycles = 100_000
+    rows = [("bytes written per day", "%.0f B" % per_day_bytes, "-"),
+            ("file writes per day", "%.1f" % per_day_writes, "-")]
+    for board, blocks in (("pico (848 KB fs, 212 x 4 KB blocks)", 212), ("esp32 (2 MB fs, 512 blocks)", 512)):
+        years = cycles * blocks / per_day_writes / 365
+        rows.append(("years to wear-out, " + board, "%.0f" % years, "> 10"))
+    rows.append(("years, worst case: every write on 2 blocks", "%.1f" % (cycles * 2 / per_day_writes / 365), "> 10"))
+    return rows
+
+
+def boot_rows():
+    import subprocess
+
+    from pumpctl.link import micropython_binary
+    rows = []
+    for interp, exe in (("micropython", micropython_binary()), ("cpython", sys.executable)):
+        out = subprocess.run([exe, str(ROOT / "tools" / "bench_boot.py")], capture_output=True, text=True,
+                             timeout=300)
+        data = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+        rows.append((interp, "%.1f ms" % data["boot_ms"], "%.1f ms" % data["first_step_ms"]))
+    return rows
+
+
 def table(title, header, rows):
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, header))
@@ -150,6 +186,9 @@ def main():
           ("mode", "error (steps)", "error (%)", "wake-ups/day", "steps/day", "wall"), mode_rows(days))
     table("Detection bound: fault injected -> alarm (time, volume moved meanwhile)",
           ("condition", "minimum rate 48 uL/day", "typical 250 uL/day"), detection_rows())
+    table("Flash wear at 500 mcg/day", ("quantity", "value", "budget"), wear_rows())
+    table("Boot (settings + journal + 200 log records) to the first step of resumed therapy, real time",
+          ("interpreter", "boot", "first step"), boot_rows())
     table("Wall time per simulated year, continuous 500 mcg/day (5000 steps/day)",
           ("interpreter", "wall s / simulated year"), speed_rows(min(days, 90)))
 

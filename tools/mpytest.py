@@ -7,6 +7,7 @@ line per test ({"file", "test", "outcome", "detail"}) and then 'N passed, N fail
 any test failed. The same files run under pytest on CPython.
 """
 
+import gc
 import io
 import json
 import os
@@ -33,6 +34,7 @@ def run_file(directory, filename, only):
         fn = getattr(module, attr)
         if not callable(fn):
             continue
+        gc.collect()   # each test starts on a clean heap (the unix port's heap is board-sized)
         try:
             fn()
             results.append((filename, attr, "passed", ""))

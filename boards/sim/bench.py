@@ -41,6 +41,14 @@ class SimBench:
             if "true_pl_per_step" in req:
                 sim.mock_pump.true_pl_per_step = units.whole_int(req, "true_pl_per_step", 1, 10_000_000)
             return sim.mock_pump.state()
+        if op == "sim.power_cycle":
+            off_s = units.whole_int(req, "off_s", 0, 10 * 365 * 86400, required=False, default=0)
+            rtc_lost = units.whole_int(req, "rtc_lost", 0, 1, required=False, default=0)
+            sim.pending = ("power_cycle", off_s, rtc_lost)
+            return {"off_s": off_s}
+        if op == "sim.hang":
+            sim.pending = ("hang",)
+            return {"watchdog_ms": sim.watchdog.timeout_ms}
         if op == "sim.fault":
             return self._fault(units.text(req, "fault", 20))
         if op == "sim.misbehave":

@@ -7,7 +7,10 @@ Pin map: none. The mock pump stands where the STEP/DIR/EN driver and the motor w
 import json
 
 from boards.sim.bench import SimBench
+from firmware import roles
 from firmware.app import Config, Pump
+from firmware.auth import dev_key
+from firmware.hmac_sha256 import Hmac
 from hal.interfaces import Hardware
 from hal.mock.clock import VirtualClock
 from hal.mock.io import MockBattery, MockButton, MockBuzzer, MockLed, MockWatchdog
@@ -19,11 +22,18 @@ from hal.mock.storage import MockFlash
 SIM_HOUSEKEEPING_MS = 60_000      # the sim's watchdog allows a long sleep; boards use ~4 s
 
 
+def dev_keys():
+    """The simulator's development keys, one per role, derived from a PUBLIC seed (firmware/auth.py
+    DEV_SEED): anyone can sign for a simulator. For the simulator only: a board refuses them and is
+    provisioned with random keys (pumpctl keys generate / provision, docs/protocol.md)."""
+    return {role: dev_key(role) for role in roles.ROLES}
+
+
 class Simulation:
     """Mocks + firmware. start_ticks lets tests start the clock near the 2**30 wrap."""
 
     def __init__(self, start_ticks=0, capacity_nl=20_000_000, true_pl_per_step=50_000,
-                 step_pl=50_000, housekeeping_ms=SIM_HOUSEKEEPING_MS, rotation=1, pressure=1):
+                 step_pl=50_000, housekeeping_ms=SIM_HOUSEKEEPING_MS, rotation=1, pressure=1, provision=1):
         self.clock = VirtualClock(start_ticks=start_ticks)
         self.mock_pump = MockPump(true_pl_per_step=true_pl_per_step,
                                   reservoir_capacity_pl=capacity_nl * 1000)
@@ -39,23 +49,63 @@ class Simulation:
             storage=self.flash, pressure=self.line if pressure else None,
             rotation=MockRotation(self.mock_pump) if rotation else None, bench=SimBench(self),
             board="sim", serial_no="SIM-0001")
+        self._board_config = (capacity_nl, step_pl, housekeeping_ms)
+        self.pending = None           # ("power_cycle", off_s, rtc_lost) or ("hang",): done after the loop pass
+        self.resets = 0
+        self.pump = Pump(self.hw, self._config())
+        if provision and not self.pump.protocol.auth.provisioned():
+            self.pump.protocol.auth.install(dev_keys(), "sim")   # provision=0: a factory-new pump
+        self.notices = []
+        self._req_id = 0
+
+    def _config(self):
+        """Board defaults a fresh boot starts from (the settings on flash override them)."""
+        capacity_nl, step_pl, housekeeping_ms = self._board_config
         config = Config()
         config.reservoir_capacity_nl = capacity_nl
         config.step_pl = step_pl
         config.housekeeping_ms = housekeeping_ms
-        self.pump = Pump(self.hw, config)
-        self.notices = []
-        self._req_id = 0
+        return config
+
+    def power_cycle(self, off_s=0, cause="power_on", rtc_lost=False):
+        """Cut the power now (RAM, serial buffers and the running firmware are gone; flash, the mock
+        pump and the virtual clock stay), keep it off for off_s, boot again."""
+        self.serial.drop_input()      # bytes already sent stay sent; unread input is lost
+        self.mock_pump.enable(False)
+        self.buzzer.off()
+        self.clock.advance_ms(off_s * 1000)
+        if self.clock.horizon_ms is not None and self.clock.horizon_ms < self.clock.elapsed_ms:
+            self.clock.horizon_ms = self.clock.elapsed_ms
+        if rtc_lost:
+            self.clock.lose_rtc()
+        self.resets += 1
+        self.pump = Pump(self.hw, self._config(), reset_cause=cause)
+
+    def hang(self):
+        """The main loop hangs: nothing feeds the watchdog, which resets the board when it expires."""
+        self.clock.advance_ms(self.watchdog.timeout_ms + 1)
+        assert self.watchdog.expired()
+        self.power_cycle(0, cause="watchdog")
+
+    def loop_pass(self):
+        """One main-loop pass, then any power cut or hang the bench asked for during it."""
+        self.pump.loop_once()
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            if pending[0] == "hang":
+                self.hang()
+            else:
+                self.power_cycle(pending[1], rtc_lost=pending[2])
 
     def run_to_horizon(self):
         """Run the main loop until the virtual clock stands at its horizon, serving what is due
         at that instant too."""
-        pump = self.pump
         clock = self.clock
         while True:
             was_at_horizon = clock.at_horizon()
-            pump.loop_once()
-            if was_at_horizon and not self.serial.any():
+            self.loop_pass()
+            if was_at_horizon and not self.serial.any() and not self.pump.reader.has_line():
                 return
 
     def run_until_s(self, t_s):
@@ -78,11 +128,26 @@ class Simulation:
         return reply
 
     def request(self, cmd, **args):
-        """Send one request at the present virtual time; return its reply (notices are kept)."""
+        """Send one request at the present virtual time; return its reply (notices are kept).
+        A command that needs authentication goes out signed as the clinician (development key)."""
+        return self.request_raw(self.frame(cmd, args, None if roles.is_public(cmd) else roles.CLINICIAN))
+
+    def request_as(self, role, cmd, **args):
+        """request() signed as `role` (None: unsigned)."""
+        return self.request_raw(self.frame(cmd, args, role))
+
+    def frame(self, cmd, args, role=None, ctr=None, key=None):
+        """The bytes of one request line: unsigned (role None), or BODY~MAC signed as `role` with its
+        next counter (or `ctr`) under the development key (or `key`)."""
         self._req_id += 1
         req = {"id": self._req_id, "cmd": cmd}
         req.update(args)
-        return self.request_raw((json.dumps(req) + "\n").encode())
+        if role is None:
+            return (json.dumps(req) + "\n").encode()
+        req["role"] = role
+        req["ctr"] = self.pump.protocol.auth.last_ctr(role) + 1 if ctr is None else ctr
+        body = json.dumps(req).encode()
+        return body + b"~" + Hmac(key or dev_key(role)).hexdigest(body) + b"\n"
 
     def request_raw(self, data):
         """Send raw bytes; return the last reply among the lines they produced (or None)."""

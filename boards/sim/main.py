@@ -2,6 +2,13 @@
 
 Run with the MicroPython unix port (`micropython boards/sim/main.py`) or CPython. Host lines are read
 only when the virtual clock stands at its horizon (set by `sim.run`), so time never races the host.
+
+Options (KEY=INT): the Simulation's (start_ticks, capacity_nl, ...), provision=0 for a factory-new
+pump without the development keys, and listen=PORT to speak the protocol on a TCP socket on
+127.0.0.1:PORT instead of stdin/stdout: one client at a time, the pump keeps running (and its state)
+between clients (`pumpctl sim serve`, then `pumpctl ... --port socket://127.0.0.1:PORT`). A
+pseudo-terminal needs no option: `pumpctl sim serve --pty` hands the pty's master side over as
+stdin/stdout.
 """
 
 import sys
@@ -22,7 +29,75 @@ def _out():
     return getattr(sys.stdout, "buffer", sys.stdout)
 
 
-_OPTIONS = ("start_ticks", "capacity_nl", "true_pl_per_step", "step_pl", "housekeeping_ms", "rotation", "pressure")
+_OPTIONS = ("start_ticks", "capacity_nl", "true_pl_per_step", "step_pl", "housekeeping_ms", "rotation", "pressure",
+            "provision", "listen")
+
+
+class _Stdio:
+    """The host link on stdin/stdout (a pipe, or a pty's master side)."""
+
+    def __init__(self):
+        self._in = getattr(sys.stdin, "buffer", sys.stdin)
+        self._out = _out()
+
+    def readline(self):
+        """The next line (bytes), or None when the host has gone for good."""
+        line = self._in.readline()
+        if not line:
+            return None
+        return line.encode() if isinstance(line, str) else line
+
+    def write(self, data):
+        self._out.write(data)
+
+    def flush(self):
+        if hasattr(self._out, "flush"):
+            self._out.flush()
+
+
+class _Listener:
+    """The host link on a TCP socket on 127.0.0.1: one client at a time; when it goes, the next."""
+
+    def __init__(self, port):
+        import socket
+        self._socket = socket
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+        srv.listen(1)
+        self._srv = srv
+        self._conn = None
+        sys.stderr.write("sim: listening on 127.0.0.1:%d\n" % port)
+
+    def readline(self):
+        while True:
+            if self._conn is None:
+                self._conn = self._srv.accept()[0]
+            try:
+                line = self._conn.readline()
+            except OSError:
+                line = b""
+            if line:
+                return line
+            self._drop()
+
+    def write(self, data):
+        if self._conn is None:
+            return           # nobody connected: notices are dropped, as on an unplugged cable
+        try:
+            self._conn.write(data)
+        except OSError:
+            self._drop()
+
+    def flush(self):
+        pass
+
+    def _drop(self):
+        try:
+            self._conn.close()
+        except (OSError, AttributeError):
+            pass
+        self._conn = None
 
 
 def main():
@@ -33,24 +108,23 @@ def main():
             sys.stderr.write("usage: main.py [%s=INT ...]\n" % "=INT ".join(_OPTIONS))
             sys.exit(2)
         options[key] = int(value)
+    port = options.pop("listen", None)
+    link = _Listener(port) if port else _Stdio()
     sim = Simulation(**options)
     sim.clock.horizon_ms = 0
-    out = _out()
-    stdin = sys.stdin
     while True:
-        if sim.clock.at_horizon() and not sim.serial.any():
+        if sim.clock.at_horizon() and not sim.serial.any() and not sim.pump.reader.has_line():
             data = sim.serial.take_output()
             if data:
-                out.write(data)
-            if hasattr(out, "flush"):
-                out.flush()
-            line = stdin.readline()
-            if not line:
+                link.write(data)
+            link.flush()
+            line = link.readline()
+            if line is None:
                 return
-            sim.serial.push(line.encode() if isinstance(line, str) else line)
-        sim.pump.loop_once()
+            sim.serial.push(line)
+        sim.loop_pass()
         if sim.serial._tx:
-            out.write(sim.serial.take_output())
+            link.write(sim.serial.take_output())
 
 
 main()

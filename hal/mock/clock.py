@@ -15,16 +15,24 @@ class VirtualClock(Clock):
         self.horizon_ms = None  # None: unbounded (tests that drive time themselves)
         self._wall_start_s = wall_start_s
         self._rtc_offset_s = 0
+        self._rtc_set = True
         self.sleeps = 0  # number of sleep_until calls that moved time (wake-ups)
 
     def ticks_ms(self):
         return (self._start_ticks + self.elapsed_ms) % COUNTER_PERIOD
 
     def rtc_s(self):
+        if not self._rtc_set:
+            return -1
         return self._wall_start_s + self._rtc_offset_s + self.elapsed_ms // 1000
 
     def set_rtc_s(self, wall_s):
         self._rtc_offset_s = wall_s - self._wall_start_s - self.elapsed_ms // 1000
+        self._rtc_set = True
+
+    def lose_rtc(self):
+        """A board without a backup battery: the RTC restarts unset (rtc_s() == -1) until set."""
+        self._rtc_set = False
 
     def sleep_until(self, deadline_ticks, serial):
         if serial is not None and serial.any():

@@ -4,15 +4,38 @@ The firmware believes each step moves its calibrated volume; the mock moves `tru
 (picolitres) from its own reservoir, so a miscalibration shows up as a difference between the two.
 Faults act physically: a stalled motor takes pulses but moves nothing and turns no rotor; an occluded
 line moves nothing and builds pressure. Volumes are kept in pL as host ints (the mock is not on a board).
+
+Bench realism (all off by default, so the mock moves exactly `true_pl_per_step` on every pulse):
+- `noise_ppm`: each pulse moves the step volume plus a uniform integer error of at most that many
+  parts per million of it, drawn from a seeded xorshift32 generator (`noise_seed`), so a run is the
+  same on CPython and on the MicroPython unix port;
+- `wear_ppm_per_ml`: tubing wear, the output falls by that many ppm for every mL that has gone
+  through the present tubing (`tubing_pl`; `replace_tubing()` starts a new one).
 """
 
 from hal.interfaces import COUNTER_PERIOD, AnalogIn, RotationSensor, Stepper
 
+_PPM_ML = 1_000_000 * 1_000_000_000   # ppm x pL per mL: the wear term's denominator
+_MASK32 = 0xFFFFFFFF
+
+
+def xorshift32(state):
+    """The next state of Marsaglia's xorshift32 generator (never 0 from a non-zero state)."""
+    state ^= (state << 13) & _MASK32
+    state ^= state >> 17
+    state ^= (state << 5) & _MASK32
+    return state
+
 
 class MockPump(Stepper):
     def __init__(self, true_pl_per_step=50_000, reservoir_capacity_pl=20_000_000_000,
-                 rotation_pulses_per_step=1):
+                 rotation_pulses_per_step=1, noise_ppm=0, noise_seed=1, wear_ppm_per_ml=0):
         self.true_pl_per_step = true_pl_per_step
+        self.noise_ppm = noise_ppm          # per-pulse error, uniform within +/- this many ppm
+        self.wear_ppm_per_ml = wear_ppm_per_ml
+        self.tubing_pl = 0                  # fluid moved through the present tubing (wears it)
+        self._rng = 1
+        self.seed(noise_seed)
         self.capacity_pl = reservoir_capacity_pl
         self.reservoir_pl = 0          # fluid truly in the reservoir
         self.moved_pl = 0              # fluid truly pushed out of the outlet
@@ -25,6 +48,7 @@ class MockPump(Stepper):
         self.occluded = False
         self.pressure_mv = 0
         self.step_times = None         # list of ticks when recording is on (tests/analysis)
+        self.step_volumes = None       # true pL moved by each recorded pulse (record_steps(volumes=True))
         self._clock = None
 
     # --- Stepper contract -------------------------------------------------------------------
@@ -41,29 +65,60 @@ class MockPump(Stepper):
         if not self.enabled:
             return False
         self.pulses += 1
-        if self.step_times is not None and self._clock is not None:
+        recording = self.step_times is not None and self._clock is not None
+        if recording:
             self.step_times.append(self._clock.elapsed_ms)
+        move = self._pulse()
+        if recording and self.step_volumes is not None:
+            self.step_volumes.append(move)
+        return True
+
+    def _pulse(self):
+        """Act one pulse out physically; return the pL it truly moved out of the outlet."""
         if self.stalled:
-            return True
+            return 0
         self.rotor_pulses += self.rotation_pulses_per_step
         if self.occluded:
             self.pressure_mv += 10
-            return True
-        move = self.true_pl_per_step if self.forward else 0
+            return 0
+        move = self.pulse_volume_pl() if self.forward else 0
         if move > self.reservoir_pl:
             move = self.reservoir_pl   # an empty reservoir pumps air
         self.reservoir_pl -= move
         self.moved_pl += move
-        return True
+        self.tubing_pl += move
+        return move
+
+    def pulse_volume_pl(self):
+        """What the next forward pulse moves from a full reservoir: the true step volume less the
+        tubing wear so far, plus this pulse's noise (draws one number when noise is on)."""
+        move = self.true_pl_per_step
+        if self.wear_ppm_per_ml:
+            move -= move * self.wear_ppm_per_ml * self.tubing_pl // _PPM_ML
+        if self.noise_ppm:
+            span_pl = move * self.noise_ppm // 1_000_000
+            self._rng = xorshift32(self._rng)
+            move += self._rng % (2 * span_pl + 1) - span_pl
+        return move if move > 0 else 0
 
     def pulses_sent(self):
         return self.pulses % COUNTER_PERIOD
 
     # --- bench side ---------------------------------------------------------------------------
-    def record_steps(self, clock):
-        """Record the virtual time (elapsed ms) of every pulse."""
+    def record_steps(self, clock, volumes=False):
+        """Record the virtual time (elapsed ms) of every pulse, and with volumes=True the true pL
+        each pulse moved (step_volumes, index for index with step_times)."""
         self._clock = clock
         self.step_times = []
+        self.step_volumes = [] if volumes else None
+
+    def seed(self, noise_seed):
+        """Restart the noise sequence (a seed of 0 would stick at 0, so it is taken as 1)."""
+        self._rng = (noise_seed & _MASK32) or 1
+
+    def replace_tubing(self):
+        """A new tubing segment: the wear starts again from nothing."""
+        self.tubing_pl = 0
 
     def fill(self, volume_pl):
         self.reservoir_pl = min(volume_pl, self.capacity_pl)
@@ -74,6 +129,9 @@ class MockPump(Stepper):
             "moved_pl": self.moved_pl,
             "reservoir_pl": self.reservoir_pl,
             "true_pl_per_step": self.true_pl_per_step,
+            "noise_ppm": self.noise_ppm,
+            "wear_ppm_per_ml": self.wear_ppm_per_ml,
+            "tubing_pl": self.tubing_pl,
             "enabled": self.enabled,
             "stalled": self.stalled,
             "occluded": self.occluded,

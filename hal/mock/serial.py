@@ -23,6 +23,9 @@ class MockSerial(SerialLink):
     def write(self, data):
         self._tx.extend(data)
 
+    def drop_input(self):
+        self._rx = bytearray()
+
     # host side
     def push(self, data):
         self._rx.extend(data)

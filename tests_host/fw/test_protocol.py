@@ -62,7 +62,7 @@ def test_refill_refusals_change_nothing():
 def test_bench_commands_need_the_simulator_bench():
     sim = filled_sim(500, 2000, 20)
     sim.hw.bench = None
-    refused(sim.request("sim.run", until_s=10), "E_NOT_SUPPORTED")
+    refused(sim.request("sim.run", until_s=10), "E_BENCH_DISABLED")
 
 
 def test_program_change_logs_old_and_new():

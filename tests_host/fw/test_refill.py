@@ -54,3 +54,17 @@ def test_refill_due_recomputed_after_bolus():
     before = ok(sim.request("status"))["refill_due_s"]
     after = ok(sim.request("bolus", dose_mcg=100, duration_s=3600))["refill_due_s"]
     assert before - after == 17_280    # 50 uL less above the threshold at 250 uL/day
+
+
+def test_tubing_service_reminder_after_the_set_volume_and_again_after_calibration():
+    sim = filled_sim(500, 2000, 20)
+    ok(sim.request("set", tubing_service_ml=1))            # 1 mL: 4 days at 250 uL/day
+    sim.run_until_s(3 * DAY_S)
+    assert [n for n in sim.notices if n.get("code") == "TUBING_SERVICE"] == []
+    sim.run_until_s(4 * DAY_S + 120)
+    reminders = [n for n in sim.notices if n.get("code") == "TUBING_SERVICE"]
+    assert len(reminders) == 1 and 4 * DAY_S <= reminders[0]["t_s"] <= 4 * DAY_S + 60
+    ok(sim.request("set", nl_per_step=50))                  # recalibrated: a new interval starts
+    sim.power_cycle(0)                                      # and the settings survive a reset
+    sim.run_until_s(8 * DAY_S + 120)
+    assert len([n for n in sim.notices if n.get("code") == "TUBING_SERVICE"]) == 2

@@ -10,6 +10,8 @@ import sys
 
 SUBCOMMAND_MODULES = (
     "pumpctl.cli_run",
+    "pumpctl.cli_bench",
+    "pumpctl.cli_device",
 )
 
 

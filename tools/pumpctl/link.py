@@ -1,8 +1,12 @@
-"""A connection to a pump that speaks the line protocol: the simulator as a child process.
+"""A connection to a pump that speaks the line protocol (docs/protocol.md): the simulator as a child
+process, or a board (or a served simulator) through pyserial: a serial port, a pseudo-terminal, or a
+`socket://127.0.0.1:PORT` URL.
 
 `PumpLink.request(cmd, **args)` sends one request and returns its reply; asynchronous notices that
-arrive before the reply are kept in `notices`. A board over USB serial uses the same class with a
-serial stream in place of the pipes (protocol issue).
+arrive before the reply are kept in `notices`. With keys, a command that needs authentication is
+signed transparently: as the narrowest role the keys allow (pumpctl.sign.role_preference) or the
+role forced with `role=`, with the next counter of that role. The counters come from the pump
+(`keys.state`, public) when a role is first used, so a host keeps no counter state of its own.
 """
 
 import json
@@ -11,9 +15,12 @@ import shutil
 import subprocess
 import sys
 
-from pumpctl import REPO_ROOT
+from pumpctl import REPO_ROOT, sign
+from pumpctl import keys as keyfile
 
 INTERPRETERS = ("micropython", "cpython")
+DEFAULT = object()          # keys: the default key file, if there is one
+_MAX_SKIPPED = 64           # stale or foreign lines skipped while waiting for a reply
 
 
 class LinkError(Exception):
@@ -40,16 +47,36 @@ def sim_command(interp="micropython", **options):
     return args
 
 
+def default_keys():
+    """The default key file's keys, or None if there is none (then requests go out unsigned)."""
+    path = keyfile.default_path()
+    if not path.exists():
+        return None
+    try:
+        keys, _, warnings = keyfile.load(path)
+    except keyfile.KeyFileError as exc:
+        raise LinkError(str(exc))
+    for warning in warnings:
+        sys.stderr.write("pumpctl: warning: %s\n" % warning)
+    return keys
+
+
 class PumpLink:
-    def __init__(self, reader, writer, closer=None):
+    def __init__(self, reader, writer, closer=None, keys=None, role=None):
         self._reader = reader
         self._writer = writer
         self._closer = closer
         self._next_id = 1
+        self.keys = dict(keys or {})
+        self.role = role            # force this role (None: the narrowest the keys allow)
+        self._ctr = {}
         self.notices = []
+        self.skipped = []           # lines that were neither a notice nor the awaited reply
 
     @classmethod
-    def simulator(cls, interp="micropython", **options):
+    def simulator(cls, interp="micropython", keys=DEFAULT, role=None, **options):
+        """Start the simulator; with keys=DEFAULT it signs with the simulator's development keys
+        (which the simulator provisions at start unless provision=0)."""
         proc = subprocess.Popen(sim_command(interp, **options), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(REPO_ROOT))
 
@@ -68,34 +95,118 @@ class PumpLink:
             proc.stdout.close()
             return proc.returncode, err
 
-        link = cls(proc.stdout, proc.stdin, close)
+        link = cls(proc.stdout, proc.stdin, close, keyfile.dev_keys() if keys is DEFAULT else keys, role)
         link.proc = proc
         return link
 
+    @classmethod
+    def serial(cls, port, keys=DEFAULT, role=None, timeout_s=30.0, baud=115200):
+        """Open a board's serial port, a pty, or a pyserial URL (socket://127.0.0.1:PORT)."""
+        try:
+            import serial
+        except ImportError:
+            raise LinkError("pyserial is not installed (make venv installs it)")
+        if keys is DEFAULT:
+            keys = default_keys()
+        try:
+            ser = serial.serial_for_url(port, baudrate=baud, timeout=timeout_s, write_timeout=timeout_s)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise LinkError("cannot open %s: %s" % (port, exc))
+        if hasattr(ser, "reset_input_buffer"):
+            ser.reset_input_buffer()
+        link = cls(ser, ser, lambda: (ser.close(), (0, ""))[1], keys, role)
+        link.port = port
+        link.timeout_s = timeout_s
+        link.send_raw(b"\n")   # ends any partial line the pump may hold from before
+        return link
+
+    # --- sending -----------------------------------------------------------------------------------
     def send_raw(self, data):
-        self._writer.write(data)
-        self._writer.flush()
+        try:
+            self._writer.write(data)
+            self._writer.flush()
+        except OSError as exc:
+            raise LinkError("the link failed while sending: %s" % exc)
+
+    def role_for(self, cmd, args):
+        """The role this command goes out as, or None (public, or no usable key)."""
+        if sign.is_public(cmd) or not self.keys:
+            return None
+        if self.role is not None:
+            return self.role if self.role in self.keys else None
+        for role in sign.role_preference(cmd, args):
+            if role in self.keys:
+                return role
+        return None
 
     def request(self, cmd, **args):
+        """Send one request (signed if it needs it and the keys allow) and return its reply."""
+        role = self.role_for(cmd, args)
+        reply = self.request_as(role, cmd, **args)
+        if role is not None and reply.get("error") == "E_AUTH_REPLAY":
+            # another host used the role meanwhile: take the pump's counter and try once more
+            self._ctr.pop(role, None)
+            reply = self.request_as(role, cmd, **args)
+        return reply
+
+    def request_as(self, role, cmd, **args):
+        """Send one request as `role` (None: unsigned) and return its reply."""
         req_id = self._next_id
         self._next_id += 1
         req = {"id": req_id, "cmd": cmd}
         req.update(args)
-        self.send_raw((json.dumps(req) + "\n").encode())
+        try:
+            if role is None:
+                line = sign.encode(req)
+            else:
+                if role not in self.keys:
+                    raise LinkError("no %s key: give a key file with --keys" % role)
+                line = sign.encode(req, role, self._next_ctr(role), self.keys[role])
+        except sign.FrameError as exc:
+            raise LinkError(str(exc))
+        self.send_raw(line)
+        return self._await(cmd, req_id)
+
+    def _next_ctr(self, role):
+        if role not in self._ctr:
+            state = self.request_as(None, "keys.state")
+            if not state.get("ok"):
+                raise LinkError("the pump did not report its counters: %s %s" % (state.get("error"), state.get("msg")))
+            for name, entry in state["roles"].items():
+                self._ctr[name] = entry["ctr"]
+        self._ctr[role] = self._ctr.get(role, 0) + 1
+        return self._ctr[role]
+
+    def _await(self, cmd, req_id):
+        skipped = 0
         while True:
-            line = self._reader.readline()
-            if not line:
+            try:
+                line = self._reader.readline()
+            except OSError as exc:
+                raise LinkError("the link failed while %r was pending: %s" % (cmd, exc))
+            timeout_s = getattr(self, "timeout_s", None)     # a serial link: an empty read is a timeout
+            if not line and timeout_s is None:
                 raise LinkError("the pump closed the link while %r was pending%s" % (cmd, self._stderr_tail()))
+            if not line.endswith(b"\n"):
+                raise LinkError("no reply to %r within %s s" % (cmd, timeout_s))
             try:
                 msg = json.loads(line)
             except ValueError:
-                raise LinkError("the pump sent a line that is not JSON: %r" % line[:200])
-            if "notice" in msg:
+                msg = None
+            if isinstance(msg, dict) and "notice" in msg:
                 self.notices.append(msg)
                 continue
-            if msg.get("id") != req_id:
+            if isinstance(msg, dict) and msg.get("id") == req_id:
+                return msg
+            # a stale reply (an earlier request, a line sent before we connected) or a stray line
+            skipped += 1
+            self.skipped.append(line[:200])
+            stale = isinstance(msg, dict) and (msg.get("id") is None or (
+                isinstance(msg.get("id"), int) and msg["id"] < req_id))
+            if not stale and msg is not None:
                 raise LinkError("reply for id %r while waiting for %d" % (msg.get("id"), req_id))
-            return msg
+            if skipped > _MAX_SKIPPED:
+                raise LinkError("no reply to %r: only lines that are not replies (%r)" % (cmd, line[:100]))
 
     def call(self, cmd, **args):
         """request() that raises on a refusal."""

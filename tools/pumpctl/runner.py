@@ -9,7 +9,7 @@ import time
 from pumpctl.link import PumpLink
 
 CHUNK_S = 86400  # progress granularity: one simulated day
-WIRE_COMMANDS = {"fault": "sim.fault"}
+WIRE_COMMANDS = {"fault": "sim.fault", "power_cycle": "sim.power_cycle", "watchdog_reset": "sim.hang"}
 
 REPORT_KEYS = ("until_s", "delivered_ul", "mock_delivered_ul", "reservoir_ul", "step_nl", "alarms",
                "refused", "events", "refill_due_s")
@@ -75,6 +75,8 @@ class Runner:
 
     def _do(self, link, action):
         args = dict(action.args)
+        if "rtc_lost" in args:
+            args["rtc_lost"] = int(args["rtc_lost"])
         # `fault` is acted out by the simulator's mocks (bench), everything else goes to the firmware
         reply = link.request(WIRE_COMMANDS.get(action.verb, action.verb), **args)
         if action.verb == "refill" and reply.get("ok"):
@@ -93,8 +95,13 @@ class Runner:
             if ev.get("data"):
                 entry["data"] = ev["data"]
             events.append(entry)
+        resets = [{"t_s": ev["t_s"], "cause": ev["data"].get("cause"), "off_max_s": ev["data"].get("off_max_s"),
+                   "reserve_ul": ev["data"].get("reserve_nl", 0) / 1000,
+                   "missed_max_ul": ev["data"].get("missed_max_nl", 0) / 1000}
+                  for ev in self.events if ev["type"] == "reset" and ev["seq"] > 0]
         return {
             "name": self.scenario.name,
+            "resets": resets,
             "interp": self.interp,
             "until_s": self.scenario.until_s,
             "delivered_ul": status["delivered_pl"] / 1e6,

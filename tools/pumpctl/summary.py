@@ -1,9 +1,18 @@
 """Readable summary of a scenario report, for people (rich tables)."""
 
+import datetime
+
 from rich.console import Console
 from rich.table import Table
 
 from pumpctl.timefmt import format_duration
+
+PUMP_EPOCH = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def pump_date(t_s):
+    """A pump wall second as a date (the pump epoch is 2024-01-01 00:00 UTC; the simulator's t=0)."""
+    return (PUMP_EPOCH + datetime.timedelta(seconds=t_s)).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def print_summary(report, console=None):
@@ -22,8 +31,8 @@ def print_summary(report, console=None):
         ("steps / pulses", "%d / %d" % (report["steps"], report["pulses"])),
         ("step volume (calibrated / true)", "%g / %g nL" % (report["step_nl"], report["true_step_nl"])),
         ("therapy now", _therapy(report)),
-        ("refill due", format_duration(report["refill_due_s"]) if report["refill_due_s"] is not None
-         else "-"),
+        ("refill due", "%s (%s)" % (pump_date(report["refill_due_s"]), format_duration(report["refill_due_s"]))
+         if report["refill_due_s"] is not None else "-"),
     ]
     for name, value in rows:
         table.add_row(name, value)
@@ -46,6 +55,13 @@ def print_summary(report, console=None):
             refused.add_row(format_duration(item["t_s"]), "actions[%d] %s" % (item["index"], item["do"]),
                             item["error"], item.get("msg") or "")
         console.print(refused)
+    resets = report.get("resets") or []
+    if resets:
+        missed = sum(r["missed_max_ul"] for r in resets)
+        reserve = sum(r["reserve_ul"] for r in resets)
+        console.print("resets: %d (causes: %s); delivery missed while off: at most %.3f uL (logged, not made up); "
+                      "counted as delivered for safety: %.3f uL" % (
+                          len(resets), ", ".join(sorted(set(r["cause"] for r in resets))), missed, reserve))
     console.print("events logged: %d" % len(report["events"]))
 
 

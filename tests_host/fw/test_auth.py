@@ -1,0 +1,273 @@
+"""Authenticated commands: forged MACs, wrong roles, replays before and after a reset, the counter's
+limits, the rate limit, and the bench. Every refusal is logged and changes nothing."""
+
+from helpers import filled_sim, ok, refused
+
+from boards.sim.board import dev_keys
+from firmware import roles
+from firmware.auth import LOCKOUT_S, MAX_JUMP
+from hal.mock.storage import PowerLoss
+
+WRONG_KEY = b"\x42" * 32
+
+
+def settings(sim):
+    st = ok(sim.request("status"))
+    return (st["therapy"], st["rate_nl_day"], st["drug"], st["conc_mcg_ml"], st["step_pl"], st["demand"],
+            st["low_reservoir_nl"], st["capacity_nl"], list(sim.pump.protocol.auth.ctr))
+
+
+def events(sim, kind=None):
+    out = []
+    since = 0
+    while True:
+        reply = ok(sim.request("log", since=since, limit=64))
+        out.extend(reply["events"])
+        if len(reply["events"]) < 64:
+            break
+        since = reply["events"][-1]["seq"] + 1
+    return [e for e in out if kind is None or e["type"] == kind]
+
+
+def auth_fails(sim):
+    return [e["data"]["error"] for e in events(sim, "auth_fail")]
+
+
+def no_lockout(sim):
+    sim.pump.protocol.auth.max_failures = 1_000_000
+
+
+def program_frame(sim, dose=400, **kw):
+    return sim.frame("program", {"mode": "continuous", "dose_mcg_day": dose}, kw.pop("role", "clinician"), **kw)
+
+
+def test_public_reads_need_no_signature():
+    sim = filled_sim(500, 2000, 20)
+    for cmd in ("info", "status", "log", "keys.state", "sim.state"):
+        ok(sim.request_as(None, cmd))
+    assert auth_fails(sim) == []
+
+
+def test_unsigned_change_is_refused_logged_and_changes_nothing():
+    sim = filled_sim(500, 2000, 20)
+    before = settings(sim)
+    refused(sim.request_as(None, "program", mode="continuous", dose_mcg_day=400), "E_AUTH_REQUIRED")
+    refused(sim.request_as(None, "refill", drug="baclofen", conc_mcg_ml=2000, volume_ml=10), "E_AUTH_REQUIRED")
+    refused(sim.request_as(None, "set", low_reservoir_ml=4), "E_AUTH_REQUIRED")
+    refused(sim.request_as(None, "demand"), "E_AUTH_REQUIRED")
+    assert settings(sim) == before
+    fails = events(sim, "auth_fail")
+    assert [e["data"]["error"] for e in fails] == ["E_AUTH_REQUIRED"] * 4
+    assert [e["data"]["cmd"] for e in fails] == ["program", "refill", "set", "demand"]
+
+
+def test_forged_mac_is_refused():
+    sim = filled_sim(500, 2000, 20)
+    no_lockout(sim)
+    before = settings(sim)
+    refused(sim.request_raw(program_frame(sim, key=WRONG_KEY)), "E_AUTH_MAC")
+    good = program_frame(sim)
+    body, mac = good[:-66], good[-65:-1]
+    flipped = mac[:10] + (b"0" if mac[10:11] != b"0" else b"1") + mac[11:]
+    refused(sim.request_raw(body + b"~" + flipped + b"\n"), "E_AUTH_MAC")
+    refused(sim.request_raw(body + b"~" + mac.upper() + b"\n"), "E_AUTH_MAC")          # lowercase hex only
+    tampered = body.replace(b'"dose_mcg_day": 400', b'"dose_mcg_day": 900')
+    assert tampered != body
+    refused(sim.request_raw(tampered + b"~" + mac + b"\n"), "E_AUTH_MAC")                # body changed after signing
+    refused(sim.request_raw(body + b" ~" + mac + b"\n"), "E_AUTH_MAC")                   # one byte more
+    # the patient's key cannot pass for the clinician
+    refused(sim.request_raw(program_frame(sim, key=dev_keys()["patient"])), "E_AUTH_MAC")
+    assert settings(sim) == before
+    assert auth_fails(sim) == ["E_AUTH_MAC"] * 5      # the 6th is counted, not logged (log budget)
+
+
+def test_wrong_role_is_refused():
+    sim = filled_sim(500, 2000, 20)
+    ok(sim.request("set", demand={"dose_mcg": 25, "duration_s": 600, "lockout_s": 3600, "max_per_day": 3}))
+    no_lockout(sim)
+    before = settings(sim)
+    refused(sim.request_as("patient", "program", mode="continuous", dose_mcg_day=900), "E_AUTH_FORBIDDEN")
+    refused(sim.request_as("patient", "set", low_reservoir_ml=1), "E_AUTH_FORBIDDEN")
+    refused(sim.request_as("bench", "program", mode="continuous", dose_mcg_day=900), "E_AUTH_FORBIDDEN")
+    refused(sim.request_as("bench", "set", nl_per_step=50, low_reservoir_ml=1), "E_AUTH_FORBIDDEN")
+    refused(sim.request_as("bench", "refill", drug="baclofen", conc_mcg_ml=2000, volume_ml=5), "E_AUTH_FORBIDDEN")
+    refused(sim.request_as("patient", "sim.run", until_s=10), "E_AUTH_FORBIDDEN")
+    refused(sim.request_as("root", "program", mode="stopped"), "E_AUTH_ROLE")
+    refused(sim.request_raw(sim.frame("program", {"mode": "stopped"}, ["clinician"], key=WRONG_KEY)), "E_AUTH_ROLE")
+    assert settings(sim) == before
+    # what each role may do
+    ok(sim.request_as("bench", "set", nl_per_step=50))
+    ok(sim.request_as("bench", "sim.pump"))
+    ok(sim.request_as(None, "sim.state"))                 # read-only: public (on a bench)
+    ok(sim.request_as("patient", "demand"))
+    ok(sim.request_as("patient", "ack"))
+
+
+def test_role_map_defaults_to_clinician_only():
+    for cmd in ("program", "refill", "set", "bolus", "prime", "selftest", "set_time", "keys.provision", "no.such"):
+        assert roles.allowed("clinician", cmd, {})
+        assert not roles.allowed("patient", cmd, {}), cmd
+    for cmd in ("program", "refill", "bolus", "prime", "selftest", "demand", "ack", "no.such"):
+        assert not roles.allowed("bench", cmd, {}), cmd
+    assert roles.allowed("bench", "set", {"id": 1, "cmd": "set", "nl_per_step": 50})
+    assert not roles.allowed("bench", "set", {"cmd": "set"})
+    assert roles.allowed("bench", "calibrate", {}) and roles.allowed("bench", "sim.run", {})
+    assert not roles.allowed("nobody", "status", {}) and not roles.allowed(None, "demand", {})
+    assert roles.is_public("status") and not roles.is_public("demand")
+
+
+def test_replay_is_refused_before_and_after_a_reset():
+    sim = filled_sim(500, 2000, 20)
+    frame = program_frame(sim, 400)
+    ok(sim.request_raw(frame))
+    refused(sim.request_raw(frame), "E_AUTH_REPLAY")
+    older = program_frame(sim, 300, ctr=sim.pump.protocol.auth.last_ctr("clinician") - 1)
+    refused(sim.request_raw(older), "E_AUTH_REPLAY")
+    sim.power_cycle(0)
+    before = settings(sim)
+    refused(sim.request_raw(frame), "E_AUTH_REPLAY")
+    refused(sim.request_raw(older), "E_AUTH_REPLAY")
+    assert settings(sim) == before
+    assert len(events(sim, "program")) == 2   # filled_sim's and the one accepted frame
+    ok(sim.request("program", mode="continuous", dose_mcg_day=450))   # the next counter works
+
+
+def test_refused_command_consumes_its_counter():
+    """A frame refused for its arguments cannot be replayed later, when it might be accepted."""
+    sim = filled_sim(500, 2000, 20)
+    frame = sim.frame("set", {"low_reservoir_ml": 25}, "clinician")   # above the capacity: E_CAPACITY
+    refused(sim.request_raw(frame), "E_CAPACITY")
+    ok(sim.request("set", reservoir_capacity_ml=40))
+    refused(sim.request_raw(frame), "E_AUTH_REPLAY")
+
+
+def test_power_cut_after_the_counter_write_cannot_allow_a_replay():
+    sim = filled_sim(500, 2000, 20)
+    frame = program_frame(sim, 400)
+    sim.flash.tear_on_write(1, 0)   # write 0: the counter (write-ahead); write 1: the settings
+    try:
+        sim.request_raw(frame)
+        raise AssertionError("the power cut did not happen")
+    except PowerLoss:
+        pass
+    sim.flash.tear_cancel()
+    sim.power_cycle(0)
+    refused(sim.request_raw(frame), "E_AUTH_REPLAY")
+    assert ok(sim.request("status"))["therapy"]["dose_ng_day"] == 500_000
+
+
+def _cut_power_in_counter_write(flash, cut):
+    """The next write of the auth record stops after `cut` bytes and the power goes."""
+    real_write = flash.write
+
+    def write(name, data):
+        if name.startswith("auth"):
+            flash.write = real_write
+            flash.files[name] = bytes(data[:cut])
+            raise PowerLoss()
+        real_write(name, data)
+    flash.write = write
+
+
+def test_power_cut_at_every_byte_of_the_counter_write_runs_the_command_at_most_once():
+    outcomes = set()
+    cut = 0
+    while True:
+        sim = filled_sim(500, 2000, 20)
+        frame = program_frame(sim, 400)
+        size = len(sim.flash.files["auth"])
+        _cut_power_in_counter_write(sim.flash, cut)
+        try:
+            sim.request_raw(frame)
+            raise AssertionError("no power cut")
+        except PowerLoss:
+            pass
+        sim.power_cycle(0)
+        first = sim.request_raw(frame)
+        refused(sim.request_raw(frame), "E_AUTH_REPLAY")
+        runs = len([e for e in events(sim, "program") if e["data"]["new"].get("dose_ng_day") == 400_000])
+        # a torn counter: the frame never ran and runs once now; a whole one: consumed, never runs
+        assert runs == (0 if cut == size else 1) and first["ok"] == (cut < size), (cut, size, first)
+        outcomes.add(runs)
+        if cut == size:
+            break
+        cut = min(size, cut + 5)
+    assert outcomes == {0, 1}
+
+
+def test_counter_too_far_ahead_is_stale():
+    sim = filled_sim(500, 2000, 20)
+    no_lockout(sim)
+    last = sim.pump.protocol.auth.last_ctr("clinician")
+    before = settings(sim)
+    refused(sim.request_raw(program_frame(sim, ctr=last + MAX_JUMP + 1)), "E_AUTH_STALE")
+    refused(sim.request_raw(program_frame(sim, ctr=1.5 + last)), "E_ARG_TYPE")
+    refused(sim.request_raw(program_frame(sim, ctr=True)), "E_ARG_TYPE")
+    refused(sim.request_raw(program_frame(sim, ctr=-3)), "E_AUTH_REPLAY")
+    assert settings(sim) == before
+    ok(sim.request_raw(program_frame(sim, ctr=last + MAX_JUMP)))
+
+
+def test_rate_limit_locks_out_then_lets_in_again():
+    sim = filled_sim(500, 2000, 20)
+    before = settings(sim)
+    t0 = sim.clock.elapsed_ms // 1000
+    for _ in range(5):
+        refused(sim.request_raw(program_frame(sim, key=WRONG_KEY)), "E_AUTH_MAC")
+    # locked out: even a valid frame waits; public reads still work
+    refused(sim.request_raw(program_frame(sim, 400)), "E_AUTH_RATE_LIMIT")
+    refused(sim.request_as("patient", "demand"), "E_AUTH_RATE_LIMIT")
+    refused(sim.request_as(None, "program", mode="stopped"), "E_AUTH_RATE_LIMIT")
+    state = ok(sim.request("keys.state"))
+    assert 0 < state["locked_s"] <= LOCKOUT_S
+    assert settings(sim) == before
+    sim.run_until_s(t0 + LOCKOUT_S - 2)
+    refused(sim.request_raw(program_frame(sim, 400)), "E_AUTH_RATE_LIMIT")
+    sim.run_until_s(t0 + LOCKOUT_S + 1)
+    ok(sim.request_raw(program_frame(sim, 400)))
+    kinds = [e["type"] for e in events(sim) if e["type"].startswith("auth")]
+    assert kinds == ["auth_fail"] * 5 + ["auth_lockout", "auth_lockout_end"]
+    assert events(sim, "auth_lockout_end")[0]["data"]["refused"] == 4
+
+
+def test_failures_spread_out_do_not_lock_out():
+    sim = filled_sim(500, 2000, 20)
+    for i in range(12):
+        sim.run_until_s(100 * (i + 1))
+        refused(sim.request_raw(program_frame(sim, key=WRONG_KEY)), "E_AUTH_MAC")
+    ok(sim.request("program", mode="continuous", dose_mcg_day=400))
+
+
+def test_a_flood_is_logged_in_bounded_records():
+    sim = filled_sim(500, 2000, 20)
+    no_lockout(sim)   # only the log budget bounds the records
+    for _ in range(200):
+        sim.request_raw(program_frame(sim, key=WRONG_KEY))
+    sim.run_until_s(3600)
+    sim.request_raw(program_frame(sim, key=WRONG_KEY))
+    assert len(events(sim, "auth_fail")) == 6
+    assert [e["data"]["count"] for e in events(sim, "auth_fail_suppressed")] == [195]
+
+
+def test_bench_role_and_commands_need_a_bench():
+    sim = filled_sim(500, 2000, 20)
+    sim.hw.bench = None
+    before = settings(sim)
+    refused(sim.request_as("bench", "set", nl_per_step=49), "E_BENCH_DISABLED")
+    refused(sim.request("sim.run", until_s=10), "E_BENCH_DISABLED")
+    refused(sim.request_as(None, "sim.state"), "E_BENCH_DISABLED")
+    assert settings(sim) == before
+    assert not ok(sim.request("keys.state"))["bench"]
+
+
+def test_counter_write_failure_refuses_therapy_changes_but_not_the_bench():
+    sim = filled_sim(500, 2000, 20)
+    ctr = list(sim.pump.protocol.auth.ctr)
+    sim.flash.fail_writes = True
+    refused(sim.request("program", mode="continuous", dose_mcg_day=400), "E_STORAGE")
+    refused(sim.request_as("patient", "demand"), "E_STORAGE")
+    assert ok(sim.request("status"))["therapy"]["dose_ng_day"] == 500_000
+    ok(sim.request("sim.fault", fault="clear"))          # acts on the simulator's mocks only
+    assert not sim.flash.fail_writes
+    ok(sim.request("program", mode="continuous", dose_mcg_day=400))
+    assert sim.pump.protocol.auth.ctr[0] > ctr[0]

@@ -1,0 +1,252 @@
+"""Bench subcommands: `pumpctl accuracy`, `pumpctl calibrate`, `pumpctl report` (docs/bench.md).
+
+Exit codes: 0 done; 2 invalid input (a malformed CSV names its line; a bad scenario names the action);
+1 the run failed (the pump refused, the simulator died).
+"""
+
+import json
+import sys
+
+from pumpctl import accuracy, balance_csv, calibrate, plots
+from pumpctl.link import INTERPRETERS, LinkError
+
+SIM_INTERPS = INTERPRETERS + ("inprocess",)
+
+
+def _err(msg, code):
+    sys.stderr.write("pumpctl: %s\n" % msg)
+    return code
+
+
+def _sim_options(args):
+    options = {}
+    if args.true_nl_per_step is not None:
+        options["true_pl_per_step"] = round(args.true_nl_per_step * 1000)
+    if args.nl_per_step is not None:
+        options["step_pl"] = round(args.nl_per_step * 1000)
+    return options
+
+
+def _open_sim(args):
+    link = accuracy.open_sim(args.interp, **_sim_options(args))
+    accuracy.set_realism(link, args.noise_ppm, args.noise_seed, args.wear_ppm_per_ml)
+    return link
+
+
+def _print_accuracy(result, label):
+    from rich.console import Console
+    from rich.table import Table
+    console = Console()
+    console.print("[bold]%s[/bold]: set rate %.3f uL/h, %d s test, analysis %d..%d s" % (
+        label, result["rate_ul_h"], result["test_s"], result["analysis_start_s"],
+        result["analysis_start_s"] + result["analysis_s"]))
+    console.print("flow-rate error A = [bold]%+.3f %%[/bold] (mean %.4f uL/h)" % (
+        result["flow_error_pct"], result["mean_flow_ul_h"]))
+    table = Table(title="trumpet curve", header_style="bold")
+    for col in ("window", "max error %", "min error %", "windows"):
+        table.add_column(col, justify="right")
+    for row in result["trumpet"]:
+        table.add_row("%d min" % row["window_min"], "%+.3f" % row["max_error_pct"], "%+.3f" % row["min_error_pct"],
+                      str(row["windows"]))
+    console.print(table)
+
+
+def cmd_accuracy(args):
+    try:
+        if args.csv:
+            if args.rate_ul_h is None:
+                return _err("--csv needs --rate-ul-h (the set rate of the test)", 2)
+            log = balance_csv.load_log(args.csv)
+            result = accuracy.analyse_log(log, args.rate_ul_h, args.density_g_ml,
+                                          analysis_start_s=args.analysis_start_s, analysis_s=args.analysis_s)
+            label = args.csv
+        else:
+            link = _open_sim(args)
+            try:
+                measured = accuracy.measure_on_sim(link, args.rate_ul_h or 20.0, args.duration_s,
+                                                   drug=args.drug, conc_mcg_ml=args.conc_mcg_ml)
+            finally:
+                link.close()
+            volumes = measured.pop("volumes_ul")
+            if args.csv_out:
+                density = args.density_g_ml or calibrate.DEFAULT_DENSITY_G_ML
+                times = [k * accuracy.SAMPLE_S for k in range(len(volumes))]
+                with open(args.csv_out, "w", encoding="utf-8") as fh:
+                    fh.write(balance_csv.format_log(times, [v * density / 1000 for v in volumes], density))
+            result = accuracy.analyse(volumes, measured["rate_ul_h"], analysis_start_s=args.analysis_start_s,
+                                      analysis_s=args.analysis_s)
+            result.update(measured)
+            label = "simulated pump: true %g nL/step, calibration %g nL/step (%s)" % (
+                result["true_step_nl"], result["step_nl"], args.interp)
+    except (balance_csv.BalanceCsvError, accuracy.AccuracyError) as exc:
+        return _err(str(exc), 2)
+    except LinkError as exc:
+        return _err("the simulator failed: %s" % exc, 1)
+    if args.png:
+        plots.plot_trumpet(result, args.png, title=label)
+    if args.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        _print_accuracy(result, label)
+        if args.png:
+            print("wrote %s (%dx%d)" % ((args.png,) + plots.png_size(args.png)))
+    return 0
+
+
+def _open_board(port):
+    from pumpctl.link import PumpLink
+    opener = getattr(PumpLink, "serial", None)
+    if opener is None:
+        raise LinkError("this pumpctl cannot open a board yet (no serial link): weigh by hand and give "
+                        "--mass-g, or use --sim")
+    return opener(port)
+
+
+def _calibration_result(args, log):
+    if args.weighings or (args.mass_g and not args.sim and not args.port):
+        # offline: the runs were made on the bench already; only the arithmetic here
+        if args.weighings:
+            rows = balance_csv.load_weighings(args.weighings)
+            steps = [w.steps or args.steps for w in rows]
+            density = rows[0].density_g_ml or args.density_g_ml
+            masses = [w.mass_g for w in rows]
+        else:
+            steps, density, masses = args.steps, args.density_g_ml, args.mass_g
+        return calibrate.compute(steps, masses, density, args.resolution_g), None
+    if args.sim:
+        link = _open_sim(args)
+        balance = calibrate.SimBalance(link, args.density_g_ml, args.resolution_g)
+        advance = calibrate.sim_advance(link)
+        fill_ml = 20
+    else:
+        link = _open_board(args.port)
+        balance = calibrate.ListBalance(args.mass_g, ask=input)
+        advance = calibrate.real_advance
+        fill_ml = None
+    verify = {}
+    try:
+        if args.verify and args.sim:
+            verify["before"] = accuracy.sim_accuracy(link, args.rate_ul_h)
+        result = calibrate.calibrate(link, args.steps, args.runs, balance, advance, args.density_g_ml,
+                                     args.resolution_g, fill_ml=fill_ml, write=args.write, log=log)
+        if args.verify and args.sim:
+            verify["after"] = accuracy.sim_accuracy(link, args.rate_ul_h)
+    finally:
+        link.close()
+    return result, verify
+
+
+def cmd_calibrate(args):
+    log = None if args.json else (lambda text: sys.stderr.write("  %s\n" % text))
+    try:
+        result, verify = _calibration_result(args, log)
+    except (balance_csv.BalanceCsvError, calibrate.CalibrationError, accuracy.AccuracyError) as exc:
+        return _err(str(exc), 2)
+    except LinkError as exc:
+        return _err(str(exc), 1)
+    if verify:
+        result["verify"] = {k: {"flow_error_pct": v["flow_error_pct"], "step_nl": v["step_nl"],
+                                "true_step_nl": v["true_step_nl"], "trumpet": v["trumpet"]}
+                            for k, v in verify.items()}
+    if args.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return 0
+    print("calibration: %.4f nL/step +/- %.4f nL (k=%d, %.3f %%) from %d run(s) of %s steps" % (
+        result["nl_per_step"], result["expanded_nl"], result["coverage_k"], result["expanded_pct"], result["runs"],
+        "/".join(str(s) for s in sorted(set(result["steps"])))))
+    print("  per run: %s nL/step" % ", ".join("%.4f" % v for v in result["nl_per_step_runs"]))
+    if result["sd_nl"] is None:
+        print("  one run: repeatability not assessed (use --runs 3 or more)")
+    else:
+        print("  s = %.4f nL, u(repeatability) = %.4f nL, u(resolution) = %.4f nL" % (
+            result["sd_nl"], result["u_repeatability_nl"], result["u_resolution_nl"]))
+    if "old_nl_per_step" in result:
+        print("  pump calibration was %.3f nL/step (change %+.3f %%)%s" % (
+            result["old_nl_per_step"], result["change_pct"],
+            "; written: %.3f nL/step" % result["written_nl_per_step"] if result["written"] else "; not written"))
+    for key in ("before", "after"):
+        if key in verify:
+            print("  flow-rate error %s calibration: %+.3f %%" % (key, verify[key]["flow_error_pct"]))
+    return 0
+
+
+def cmd_report(args):
+    from pumpctl import mdreport
+    from pumpctl import scenario as scenario_mod
+    from pumpctl.cli_run import _progress_printer
+    try:
+        scenario = scenario_mod.load(args.scenario)
+    except scenario_mod.ScenarioError as exc:
+        return _err("invalid scenario %s: %s" % (args.scenario, exc), 2)
+    progress = None if args.quiet else _progress_printer(sys.stderr)
+    try:
+        paths = mdreport.write_report(scenario, args.out, args.interp, args.rate_ul_h, not args.no_accuracy,
+                                      progress)
+    except (LinkError, RuntimeError, accuracy.AccuracyError) as exc:
+        return _err("report failed: %s" % exc, 1)
+    for name in ("markdown", "timeline", "trumpet", "json"):
+        if name in paths:
+            print("wrote %s" % paths[name])
+    return 0
+
+
+def _add_sim_args(p):
+    p.add_argument("--sim", action="store_true", help="run on the simulator")
+    p.add_argument("--interp", choices=SIM_INTERPS, default="micropython",
+                   help="simulator: MicroPython unix port (default), CPython, or in this process")
+    p.add_argument("--true-nl-per-step", type=float, help="simulator: what the mock pump really moves per step")
+    p.add_argument("--nl-per-step", type=float, help="simulator: the firmware's initial calibration")
+    p.add_argument("--noise-ppm", type=int, default=0, help="simulator: per-step noise, uniform +/- ppm")
+    p.add_argument("--noise-seed", type=int, default=1, help="simulator: seed of the per-step noise")
+    p.add_argument("--wear-ppm-per-ml", type=int, default=0, help="simulator: output loss per mL moved")
+    p.add_argument("--density-g-ml", type=float, help="density setting of the test fluid (g/mL)")
+
+
+def register(sub):
+    acc = sub.add_parser("accuracy", help="IEC 60601-2-24 flow-rate error and trumpet curve (CSV or simulator)")
+    acc.add_argument("--csv", help="balance log CSV (time_s,mass_g[,density_g_ml]; see docs/bench.md)")
+    _add_sim_args(acc)
+    acc.add_argument("--rate-ul-h", type=float, help="set rate (CSV: required; simulator: default 20)")
+    acc.add_argument("--drug", default="baclofen", help="simulator: drug to programme (default baclofen)")
+    acc.add_argument("--conc-mcg-ml", type=int, default=2000, help="simulator: concentration (default 2000)")
+    acc.add_argument("--duration-s", type=int, default=accuracy.TEST_S, help="simulator: test length (7200)")
+    acc.add_argument("--analysis-start-s", type=int, default=accuracy.ANALYSIS_START_S)
+    acc.add_argument("--analysis-s", type=int, default=accuracy.ANALYSIS_S)
+    acc.add_argument("--png", help="write the start-up graph and trumpet curve here")
+    acc.add_argument("--csv-out", help="simulator: also write the virtual balance readings as a CSV")
+    acc.add_argument("--json", action="store_true", help="print one JSON object")
+    acc.set_defaults(func=cmd_accuracy)
+
+    cal = sub.add_parser("calibrate", help="nL per step from weighed runs, with its uncertainty")
+    _add_sim_args(cal)
+    cal.add_argument("--port", help="a board's serial port (needs the board link)")
+    cal.add_argument("--steps", type=int, default=calibrate.DEFAULT_STEPS, help="steps per run (2000)")
+    cal.add_argument("--runs", type=int, default=calibrate.DEFAULT_RUNS, help="runs (3)")
+    cal.add_argument("--mass-g", type=float, nargs="+", help="weighed masses, one per run")
+    cal.add_argument("--weighings", help="CSV of weighings (run,steps,mass_g; see docs/bench.md)")
+    cal.add_argument("--resolution-g", type=float, default=calibrate.DEFAULT_RESOLUTION_G,
+                     help="balance resolution in g (0.00001)")
+    cal.add_argument("--write", action="store_true", help="set nl_per_step on the pump")
+    cal.add_argument("--verify", action="store_true", help="simulator: IEC accuracy test before and after")
+    cal.add_argument("--rate-ul-h", type=float, default=20.0, help="--verify: set rate (20)")
+    cal.add_argument("--json", action="store_true", help="print one JSON object")
+    cal.set_defaults(func=_with_density(cmd_calibrate))
+
+    rep = sub.add_parser("report", help="run a scenario and write a Markdown report with PNG plots")
+    rep.add_argument("scenario", help="scenario JSON file")
+    rep.add_argument("--out", required=True, help="output folder")
+    rep.add_argument("--interp", choices=INTERPRETERS, default="micropython")
+    rep.add_argument("--rate-ul-h", type=float, default=20.0, help="set rate of the accuracy test (20)")
+    rep.add_argument("--no-accuracy", action="store_true", help="skip the IEC accuracy test")
+    rep.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    rep.set_defaults(func=cmd_report)
+
+
+def _with_density(fn):
+    def run(args):
+        if args.density_g_ml is None:
+            args.density_g_ml = calibrate.DEFAULT_DENSITY_G_ML
+        if not (args.sim or args.port or args.mass_g or args.weighings):
+            return _err("calibrate: give --sim, --port, --mass-g or --weighings", 2)
+        return fn(args)
+    return run
