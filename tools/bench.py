@@ -189,6 +189,11 @@ def main():
     table("Flash wear at 500 mcg/day", ("quantity", "value", "budget"), wear_rows())
     table("Boot (settings + journal + 200 log records) to the first step of resumed therapy, real time",
           ("interpreter", "boot", "first step"), boot_rows())
+    from pumpctl.rtt import measure_rtt
+    rtt = measure_rtt(n=200, interp="micropython")
+    table("Command round trip on the simulator (MicroPython, n=200)", ("command", "median", "p99"),
+          [("status (public)", "%.3f ms" % rtt["status_median_ms"], "%.3f ms" % rtt["status_p99_ms"]),
+           ("signed command", "%.3f ms" % rtt["signed_median_ms"], "%.3f ms" % rtt["signed_p99_ms"])])
     table("Wall time per simulated year, continuous 500 mcg/day (5000 steps/day)",
           ("interpreter", "wall s / simulated year"), speed_rows(min(days, 90)))
 
