@@ -32,6 +32,6 @@ calibrate-demo: $(STAMP)
 bench-img: $(STAMP)
 	$(BIN)/pumpctl accuracy --sim --interp $(BENCH_INTERP) --true-nl-per-step 48.5 \
 	  --png docs/img/trumpet_sim_3pct_low.png
-	$(BIN)/pumpctl report scenarios/longrun_7y_faults.json --out build/longrun/longrun_7y_faults \
+	$(BIN)/pumpctl report scenarios/longrun_7y_baclofen.json --out build/longrun/longrun_7y_baclofen \
 	  --interp $(BENCH_INTERP) --quiet
-	cp build/longrun/longrun_7y_faults/timeline.png docs/img/timeline_7y_faults.png
+	cp build/longrun/longrun_7y_baclofen/timeline.png docs/img/timeline_7y_baclofen.png

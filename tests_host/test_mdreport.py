@@ -134,5 +134,15 @@ def test_first_months_of_the_faults_scenario_report(tmp_path):
     assert report["refused"] == [], report["refused"]
     codes = [row.split(" | ")[1] for row in _table_rows(md, "Alarms")]
     assert "MOTOR_STALL" in codes
+    stops = _table_rows(md, "Delivery stops (seen at the daily samples)")
+    assert any("motor stall" in row for row in stops), stops
     assert len(_table_rows(md, "Refills")) == 3
     read_ihdr(paths["timeline"])
+
+
+def test_stop_rows_group_blocked_spans():
+    samples = [{"t_s": t * DAY, "stopped_by": by} for t, by in (
+        (0, []), (1, ["motor stall"]), (2, ["motor stall", "occlusion"]), (3, []), (4, ["battery EOS"]))]
+    assert mdreport.stop_rows(samples) == [
+        ("1d 00:00:00", "3d 00:00:00", "motor stall, occlusion"),
+        ("4d 00:00:00", "end (still stopped)", "battery EOS")]

@@ -38,7 +38,7 @@ class SamplingRunner(Runner):
         sample = {"t_s": status["t_s"], "delivered_pl": status["delivered_pl"],
                   "delivered_pg": status["delivered_pg"], "reservoir_pl": status["reservoir_pl"],
                   "mock_moved_pl": mock["moved_pl"], "mock_reservoir_pl": mock["reservoir_pl"],
-                  "battery_mv": status.get("battery_mv")}
+                  "battery_mv": status.get("battery_mv"), "stopped_by": status.get("stopped_by") or []}
         if self.samples and self.samples[-1]["t_s"] == sample["t_s"]:
             self.samples[-1] = sample
         else:
@@ -93,6 +93,24 @@ def period_rows(samples, until_s):
             start = cur
             while next_edge <= cur["t_s"]:
                 next_edge += span
+    return rows
+
+
+def stop_rows(samples):
+    """Spans of the samples in which delivery was blocked (status stopped_by), with the reasons."""
+    rows = []
+    start = None
+    reasons = set()
+    for sample in samples + [{"t_s": None, "stopped_by": []}]:
+        if sample["stopped_by"]:
+            if start is None:
+                start = sample["t_s"]
+            reasons.update(sample["stopped_by"])
+        elif start is not None:
+            end = _when(sample["t_s"]) if sample["t_s"] is not None else "end (still stopped)"
+            rows.append(("%s" % _when(start), end, ", ".join(sorted(reasons))))
+            start = None
+            reasons = set()
     return rows
 
 
@@ -176,6 +194,8 @@ def write_report(scenario, out_dir, interp="micropython", rate_ul_h=20.0, with_a
                  ("from", "to", "firmware mL", "truly moved mL", "difference %", "drug mg"),
                  period_rows(samples, report["until_s"])) + "\n",
              "## Timeline\n\n![delivered dose and reservoir](timeline.png)\n"]
+    parts.append(_section("Delivery stops (seen at the daily samples)", ("from", "until", "stopped by"),
+                          stop_rows(samples)))
     parts.extend(event_sections(report["events"]))
     refused = [(_when(r["t_s"]), "actions[%d] %s" % (r["index"], r["do"]), r["error"], r.get("msg") or "")
                for r in report["refused"]]
