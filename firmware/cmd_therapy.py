@@ -80,7 +80,9 @@ def program(pump, req):
     pump.log.add(pump.timebase.wall_s, "program", {"old": old, "new": new_desc})
     pump.apply_basal()
     pump.update_forecast()
+    pump.supervisor.review_guard()
     return {"old": old, "new": new_desc, "applied": True,
+            "stopped_by": pump.supervisor.stop_names(pump.stop_mask),
             "rate_nl_day": pump.planner.rate_nl_day if pump.planner.running else 0,
             "refill_due_s": pump.refill_due_s}
 
@@ -94,7 +96,7 @@ def _start(pump, kind, steps, rate, dose_ng, duration_s):
     _check_rate(pump, rate, kind)
     wall = pump.timebase.wall_s
     if kind != "demand":      # demand boluses are inside the prescription's own allowance
-        pump.supervisor.guard.grant(steps, pump.timebase.mono_s())
+        pump.supervisor.guard.grant(steps, pump.timebase.mono_s(), duration_s)
     pump.bolus.start(kind, steps, rate, pump.hw.clock.ticks_ms(), wall, dose_ng)
     pump.log.add(wall, "bolus_start", {"kind": kind, "dose_ng": dose_ng, "steps": steps,
                                        "duration_s": duration_s, "rate_nl_day": rate})

@@ -4,12 +4,14 @@ allows in any rolling 24 h, whatever the scheduler believes.
 It shares no state with the planners or the accounts. It knows only:
 - the 24 h allowance in pulses, handed to it by value when the prescription changes
   (basal maximum + allowed demand boluses), plus one-off grants for a clinician bolus or prime, and
-  for the part of an old allowance that a decrease took away, each expiring 24 h later;
+  for the part of an old allowance that a decrease took away; a grant lasts as long as the pulses it
+  allows can stay in the window: its delivery time + 24 h + one bucket;
 - the stepper HAL's own pulse counter (pulses_sent), which it reads itself.
 Pulses are counted in 96 buckets of 15 min (a preallocated ring), so the window is the last 24 h to
 within 15 min, rounded towards counting MORE pulses (the bucket being filled is always included).
 Trip: count > allowance + margin, margin = allowance // 10 + 20 pulses. On a trip the guard disables
-the stepper driver itself and reports; it never re-enables it.
+the stepper driver itself and reports; it never re-enables it. Only a new prescription whose limit the
+window is within clears a trip (`review`, called by the programme command).
 """
 
 from micropython import const
@@ -42,12 +44,15 @@ class OverdeliveryGuard:
         window still holds pulses the old prescription allowed, so the difference stays allowed for
         24 h (the limit over any window spanning a change is at most the larger allowance)."""
         if pulses_24h < self._base_allowance:
-            self.grant(self._base_allowance - pulses_24h, wall_s)
+            self.grant(self._base_allowance - pulses_24h, wall_s, 0)
         self._base_allowance = pulses_24h
         self._limit_until_s = 0
 
-    def grant(self, pulses, wall_s):
-        """Allow `pulses` more for the next 24 h (a clinician bolus, prime or calibration run)."""
+    def grant(self, pulses, wall_s, duration_s):
+        """Allow `pulses` more (a clinician bolus, prime or calibration run delivered over the next
+        `duration_s` seconds) until the last of them has left the window: wall_s + duration_s + 24 h
+        + one bucket (the window reaches back up to one bucket more than 24 h)."""
+        expiry_s = wall_s + duration_s + _DAY_S + _BUCKET_S
         slot = -1
         newest = 0
         for i in range(_GRANTS):
@@ -56,12 +61,13 @@ class OverdeliveryGuard:
                 break
             if self._grant_expiry_s[i] > self._grant_expiry_s[newest]:
                 newest = i
-        if slot < 0:            # all slots in use: fold into the newest grant, whose 24 h restart
+        if slot < 0:            # all slots in use: fold into the newest grant, which lasts as long as both
             slot = newest
             self._grant_pulses[slot] += pulses
+            expiry_s = max(expiry_s, self._grant_expiry_s[slot])
         else:
             self._grant_pulses[slot] = pulses
-        self._grant_expiry_s[slot] = wall_s + _DAY_S
+        self._grant_expiry_s[slot] = expiry_s
         self._limit_until_s = 0
 
     def allowance(self, wall_s):
@@ -70,6 +76,14 @@ class OverdeliveryGuard:
             if self._grant_expiry_s[i] > wall_s:
                 total += self._grant_pulses[i]
         return total
+
+    def review(self, wall_s):
+        """After a new prescription: clear a trip if the window is within the new limit. True if it
+        cleared one (the caller re-enables delivery through the stop mask)."""
+        if self.window_pulses <= self.limit(wall_s):
+            self.tripped = False
+            return True
+        return False
 
     def snapshot(self):
         """The window and grants, for the journal."""

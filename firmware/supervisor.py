@@ -91,6 +91,22 @@ class Supervisor:
             self._fault("OVERDELIVERY_GUARD", STOP_GUARD, self.pump.hw.clock.ticks_ms(),
                         "%d pulses in 24 h > limit %d" % (self.guard.window_pulses, self.guard.limit(mono_s)))
 
+    def review_guard(self):
+        """A new prescription: if the guard tripped and its window is within the new 24 h limit, the
+        trip is cleared and delivery resumes (if nothing else holds it). Otherwise it stays."""
+        pump = self.pump
+        if not pump.stop_mask & STOP_GUARD:
+            return
+        mono = pump.timebase.mono_s()
+        guard = self.guard
+        wall = pump.timebase.wall_s
+        if guard.review(mono):
+            pump.alarms.clear("OVERDELIVERY_GUARD", wall)
+            pump.unblock(STOP_GUARD)
+        else:
+            pump.log.add(wall, "warning", {"code": "GUARD_HOLDS", "detail": "%d pulses in 24 h > new limit %d" % (
+                guard.window_pulses, guard.limit(mono))})
+
     def _fault(self, code, bit, at_ticks, detail):
         pump = self.pump
         pump.alarms.raise_alarm(code, pump.timebase.wall_at(at_ticks), detail)

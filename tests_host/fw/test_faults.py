@@ -138,6 +138,55 @@ def test_guard_allows_a_clinician_bolus_and_a_dose_decrease():
     assert _raised(sim, "OVERDELIVERY_GUARD") == []
 
 
+def test_guard_grant_lasts_while_a_long_bolus_is_in_the_window():
+    # a bolus over 2 h: its last pulses stay in the 24 h window until start + 2 h + 24 h (+ one
+    # 15 min bucket); a grant that expired 24 h after the start tripped the guard falsely
+    sim = filled_sim(400, 2000, 20)
+    sim.run_until_s(10 * DAY_S + 9 * 3600)
+    ok(sim.request("bolus", dose_mcg=50, duration_s=7200))        # 500 steps (> the 10 % margin)
+    sim.run_until_s(12 * DAY_S)
+    assert _raised(sim, "OVERDELIVERY_GUARD") == []
+    status = ok(sim.request("status"))
+    assert status["stopped_by"] == []
+    assert status["guard"]["limit_pulses"] == 4000 + 400 + 20      # the grant has expired by now
+
+
+def _trip_guard(sim):
+    sim.run_until_s(3600)
+    ok(sim.request("sim.misbehave", gain=10))
+    sim.run_until_s(4 * 3600)                     # trips after about 9180 s at ten times the rate
+    assert len(_raised(sim, "OVERDELIVERY_GUARD")) == 1
+    ok(sim.request("sim.misbehave", gain=1))      # the scheduler fault is gone
+
+
+def test_guard_trip_holds_while_the_window_is_above_the_new_limit():
+    sim = filled_sim(500, 2000, 20)
+    _trip_guard(sim)
+    pulses = sim.mock_pump.pulses
+    # the window (5521 pulses) is above the new limit: 400 mcg/day keeps the old 5000-pulse
+    # allowance for 24 h after a decrease, so the limit is 5000 + 500 + 20 = 5520
+    reply = ok(sim.request("program", mode="continuous", dose_mcg_day=400))
+    assert reply["applied"] is True and reply["stopped_by"] == ["over-delivery guard"]
+    holds = [n for n in sim.notices if n["notice"] == "warning" and n["code"] == "GUARD_HOLDS"]
+    assert len(holds) == 1
+    sim.run_until_s(DAY_S + 3600)
+    assert sim.mock_pump.pulses == pulses and not sim.mock_pump.enabled
+
+
+def test_guard_trip_cleared_by_a_new_prescription_once_the_window_is_within_it():
+    sim = filled_sim(500, 2000, 20)
+    _trip_guard(sim)
+    sim.run_until_s(2 * DAY_S + 3600)             # blocked for more than 24 h: the window drains
+    reply = ok(sim.request("program", mode="continuous", dose_mcg_day=400))
+    assert reply["stopped_by"] == []
+    clears = [n for n in sim.notices if n["notice"] == "alarm_clear" and n["code"] == "OVERDELIVERY_GUARD"]
+    assert len(clears) == 1
+    pulses = sim.mock_pump.pulses
+    sim.run_until_s(3 * DAY_S + 3600)
+    assert sim.mock_pump.pulses - pulses == 4000        # 400 mcg/day at 2000 mcg/mL: 4000 steps a day
+    assert [a["code"] for a in ok(sim.request("status"))["alarms"]] == []
+
+
 class _Stop(BaseException):
     pass
 
