@@ -3,7 +3,13 @@
 Each wake-up does what is due, in this order: scheduled rate changes and steps in time order (basal
 planner, bolus planner -> stepper -> accounting), serial commands, housekeeping; then it feeds the
 watchdog (healthy path only) and sleeps until the next deadline: the next step of either planner, the
-next scheduled rate change, the next housekeeping, or serial input, whichever is first.
+next scheduled rate change, the next tone edge, housekeeping, or serial input, whichever is first.
+Housekeeping is due every `housekeeping_ms` but may run up to half a period late, so it shares the
+wake-up of a step when one comes within that slack (one wake-up instead of two).
+
+Step-path tick arithmetic is written out inline (`_TICKS_*` below) instead of calling the clock's
+ticks_diff/ticks_add: the HAL contract fixes the wrap at 2**30 on every board, and a call per
+comparison is the largest cost of a wake-up on MicroPython.
 
 Data path: serial line -> protocol -> therapy (rate, nL/day) -> planners (tick of the next step) ->
 stepper HAL -> accounting (delivered, reservoir) -> event log and alarms.
@@ -31,6 +37,8 @@ from firmware.tones import TonePlayer
 _MAX_BURST = const(64)            # steps emitted in one wake-up at most (then the loop comes back at once)
 _MAX_LINES = const(4)             # serial lines served in one wake-up at most
 _BOUNDARY_HORIZON_MS = const(1 << 27)  # a scheduled change further away is re-armed later (1.5 days)
+_TICKS_MASK = const(0x3FFFFFFF)   # HAL ticks wrap at 2**30 (hal.interfaces.COUNTER_PERIOD)
+_TICKS_HALF = const(0x20000000)   # diff(a, b) = ((a - b + HALF) & MASK) - HALF, valid while |a - b| < 2**29
 
 
 class Config:
@@ -79,7 +87,9 @@ class Pump(Persistence):
         self.bridge_left_pl = 0       # bridge bolus: volume still to push at the old concentration
         self.bridge_conc_mcg_ml = 0
         self.refill_due_s = None      # cached forecast, recomputed after every change
-        self._house_ticks = clock.ticks_add(now, self.config.housekeeping_ms)
+        self._house_ticks = now       # housekeeping due (first wake-up at or after it runs it) ...
+        self._house_late_ticks = now  # ... and the latest it may run (the loop sleeps no longer)
+        self._schedule_housekeeping(now)
         self._boundary_armed = False  # a scheduled rate change (or its re-arm point) is pending
         self._boundary_real = False
         self._boundary_s = 0
@@ -117,21 +127,25 @@ class Pump(Persistence):
 
     # --- main loop ------------------------------------------------------------------------
     def loop_once(self):
-        clock = self.hw.clock
-        now = clock.ticks_ms()
-        self.timebase.update(now)
-        self.supervisor.on_wake(self.timebase.mono_s())
+        hw = self.hw
+        now = hw.clock.ticks_ms()
+        tb = self.timebase
+        tb.update(now)
+        supervisor = self.supervisor
+        if supervisor.guard.check(tb.wall_s - tb.jump_s):    # monotonic seconds (tb.mono_s())
+            supervisor.guard_tripped()
         self._deliver(now)
         if self.tones.playing:
             self.tones.service(now)
-        self._serve()
-        if clock.ticks_diff(now, self._house_ticks) >= 0:
+        if self.reader.buffered or hw.serial.any():
+            self._serve()
+        if ((now - self._house_ticks + _TICKS_HALF) & _TICKS_MASK) >= _TICKS_HALF:   # now >= due
             self._housekeeping(now)
         if self._journal_pending:
             self.write_journal()
-        self.hw.watchdog.feed()
+        hw.watchdog.feed()
         self.wakeups = (self.wakeups + 1) & 0x3FFFFFFF
-        clock.sleep_until(self._deadline(now), self.hw.serial)
+        hw.clock.sleep_until(self._deadline(now), hw.serial)
 
     def run_forever(self):
         """Board entry: loop until power-off. The first unexpected exception goes through the one
@@ -150,20 +164,23 @@ class Pump(Persistence):
                 self.shutdown("exception: %r" % (exc,))
 
     def _deadline(self, now):
+        """The earliest of everything due (ticks); `now` if something is overdue. Tick comparisons
+        inline: a < b  <=>  ((a - b + HALF) & MASK) < HALF."""
         if self.reader.has_line():    # lines already read from the port wait: serve them at once
             return now
-        clock = self.hw.clock   # methods called on the object: a stored bound method would allocate
-        deadline = self._house_ticks
-        if self.planner.running and clock.ticks_diff(self.planner.next_ticks, deadline) < 0:
-            deadline = self.planner.next_ticks
+        deadline = self._house_late_ticks
+        basal = self.planner
+        if basal.running and ((basal.next_ticks - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
+            deadline = basal.next_ticks
         bolus = self.bolus.planner
-        if bolus.running and clock.ticks_diff(bolus.next_ticks, deadline) < 0:
+        if bolus.running and ((bolus.next_ticks - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
             deadline = bolus.next_ticks
-        if self._boundary_armed and clock.ticks_diff(self._boundary_ticks, deadline) < 0:
+        if self._boundary_armed and ((self._boundary_ticks - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
             deadline = self._boundary_ticks
-        if self.tones.playing and clock.ticks_diff(self.tones.next_ticks(), deadline) < 0:
-            deadline = self.tones.next_ticks()
-        if clock.ticks_diff(deadline, now) < 0:
+        tones = self.tones
+        if tones.playing and ((tones.next_ticks() - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
+            deadline = tones.next_ticks()
+        if ((deadline - now + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
             return now
         return deadline
 
@@ -171,65 +188,69 @@ class Pump(Persistence):
     def _deliver(self, now):
         """Emit everything due up to `now` in time order: scheduled rate changes and the steps of
         both planners."""
-        clock = self.hw.clock
         basal = self.planner
         bolus = self.bolus.planner
+        acct = self.acct
+        stepper = self.hw.stepper
+        supervisor = self.supervisor
         n = 0
         while n < _MAX_BURST:
             which = 0
             t = now
-            if basal.running and clock.ticks_diff(basal.next_ticks, t) <= 0:
+            # d = ticks_diff(x, t) written out; x <= t  <=>  d <= 0
+            if basal.running and ((basal.next_ticks - t + _TICKS_HALF) & _TICKS_MASK) <= _TICKS_HALF:
                 which = 1
                 t = basal.next_ticks
-            if bolus.running and (clock.ticks_diff(bolus.next_ticks, t) < 0 or (
-                    which == 0 and clock.ticks_diff(bolus.next_ticks, t) <= 0)):
-                which = 2
-                t = bolus.next_ticks
+            if bolus.running:
+                d = ((bolus.next_ticks - t + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+                if d < 0 or (which == 0 and d == 0):
+                    which = 2
+                    t = bolus.next_ticks
             # a scheduled change strictly before the chosen step goes first; at the same tick the
             # step was earned under the old rate, so it goes out first
-            if self._boundary_armed and (clock.ticks_diff(self._boundary_ticks, t) < 0 or (
-                    which == 0 and clock.ticks_diff(self._boundary_ticks, t) <= 0)):
-                self._on_boundary()
-                continue
+            if self._boundary_armed:
+                d = ((self._boundary_ticks - t + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+                if d < 0 or (which == 0 and d == 0):
+                    self._on_boundary()
+                    continue
             if which == 0:
                 break
-            if not self._pulse(t):
+            # one pulse out through the stepper HAL and into the accounts, if the reservoir has it
+            if acct.reservoir_nl < self._min_step_nl:
+                self._on_empty(t)
                 return
+            if not stepper.step():
+                self.shutdown("stepper refused a step while delivering")
+                return
+            acct.on_step()
+            done = False
             if which == 1:
                 basal.advance()
-                self._after_step(t)
             else:
                 done = self.bolus.on_step()
-                self._after_step(t)
-                if done and self.bolus.active():
-                    self._end_bolus(t, "done")
+            # thresholds this step crossed (each a rare path behind one comparison)
+            if acct.reservoir_nl <= self.config.low_reservoir_nl:
+                self._on_low(t)
+            if self.bridge_left_pl > 0:
+                self._bridge_step(t)
+            if acct.reservoir_nl < self._min_step_nl:
+                self._on_empty(t)
+            supervisor.after_step(t)
+            if done and self.bolus.active():
+                self._end_bolus(t, "done")
             n += 1
 
-    def _pulse(self, at_ticks):
-        """One step out through the stepper HAL and into the accounts, if the reservoir has it."""
-        acct = self.acct
-        if acct.reservoir_nl < self._min_step_nl:
-            self._on_empty(at_ticks)
-            return False
-        if not self.hw.stepper.step():
-            self.shutdown("stepper refused a step while delivering")
-            return False
-        acct.on_step()
-        return True
-
-    def _after_step(self, at_ticks):
-        """Thresholds crossed by the step just emitted (planners already advanced)."""
-        acct = self.acct
-        if acct.reservoir_nl <= self.config.low_reservoir_nl and not self.alarms.is_active("LOW_RESERVOIR"):
+    def _on_low(self, at_ticks):
+        """A step left the reservoir at or below the LOW_RESERVOIR threshold."""
+        if not self.alarms.is_active("LOW_RESERVOIR"):
             self.alarms.raise_alarm("LOW_RESERVOIR", self.timebase.wall_at(at_ticks),
-                                    "reservoir %d nL" % acct.reservoir_nl)
-        if self.bridge_left_pl > 0:
-            self.bridge_left_pl -= acct.step_pl
-            if self.bridge_left_pl <= 0:
-                self._end_bridge(at_ticks)
-        if acct.reservoir_nl < self._min_step_nl:
-            self._on_empty(at_ticks)
-        self.supervisor.after_step(at_ticks)
+                                    "reservoir %d nL" % self.acct.reservoir_nl)
+
+    def _bridge_step(self, at_ticks):
+        """A step pushed out drug of the old concentration (bridge bolus after a refill)."""
+        self.bridge_left_pl -= self.acct.step_pl
+        if self.bridge_left_pl <= 0:
+            self._end_bridge(at_ticks)
 
     def _on_empty(self, at_ticks):
         """Documented behaviour at empty: stop the motor (it would pump air), cancel a running bolus,
@@ -347,8 +368,18 @@ class Pump(Persistence):
             self.notify(notice)
 
     # --- housekeeping ---------------------------------------------------------------------------
+    def _schedule_housekeeping(self, from_ticks):
+        period = self.config.housekeeping_ms
+        self._house_ticks = (from_ticks + period) & _TICKS_MASK
+        self._house_late_ticks = (from_ticks + period + period // 2) & _TICKS_MASK
+
     def _housekeeping(self, now):
-        self._house_ticks = self.hw.clock.ticks_add(now, self.config.housekeeping_ms)
+        # next one a period after this one was due (a late run does not stretch the period), or
+        # after now if the loop was held up for more than a period
+        due = self._house_ticks
+        if ((now - due + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF >= self.config.housekeeping_ms:
+            due = now
+        self._schedule_housekeeping(due)
         wall = self.timebase.wall_s
         self.supervisor.housekeeping(wall)
         self.alarms.update_sound(wall)   # a silence (ack) that ran out sounds again

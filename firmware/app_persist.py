@@ -24,16 +24,27 @@ class Persistence:
         self._journal_pending = True
 
     def journal_reserve_pl(self):
-        """The most the pump can deliver before the next journal write (safe-side margin)."""
+        """The most the pump can deliver before the next journal write (safe-side margin). The
+        scheduled write runs in housekeeping, which may come up to 1.5 housekeeping periods after
+        the journal falls due, so the margin covers the interval plus that."""
         acct = self.acct
-        reserve = self.top_rate_nl_day() * 1000 * self.config.journal_interval_s // 86400 + acct.step_pl
+        cfg = self.config
+        window_s = cfg.journal_interval_s + (cfg.housekeeping_ms * 3 + 1999) // 2000
+        reserve = self.top_rate_nl_day() * 1000 * window_s // 86400 + acct.step_pl
         if self.bolus.active():
             reserve += self.bolus.steps_left * acct.step_pl
         return reserve
 
     def write_journal(self):
         self._journal_pending = False
-        self._journal_next_s = self.timebase.wall_s + self.config.journal_interval_s
+        # scheduled writes keep their hourly grid (a late housekeeping does not push the next one
+        # later); a write after a change starts a new interval
+        wall = self.timebase.wall_s
+        interval = self.config.journal_interval_s
+        nxt = self._journal_next_s + interval
+        if nxt <= wall or nxt > wall + interval:
+            nxt = wall + interval
+        self._journal_next_s = nxt
         if self.acct.drug is None:
             return
         try:

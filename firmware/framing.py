@@ -22,12 +22,14 @@ class LineReader:
         self._overflow = False
         self._pending = b""
         self._pos = 0
+        self.buffered = False   # False: no byte read from the port is waiting here (cheap check per wake-up)
 
     def poll(self):
         """One complete line (bytes, without the newline), TOO_LONG, or None if none is ready."""
         chunks = 0
         while True:
             if self._pos >= len(self._pending):
+                self.buffered = False
                 if chunks >= _MAX_CHUNKS or not self._serial.any():
                     return None
                 self._pending = self._serial.read(_CHUNK)
@@ -35,6 +37,7 @@ class LineReader:
                 chunks += 1
                 if not self._pending:
                     return None
+                self.buffered = True
             data = self._pending
             i = self._pos
             n = len(data)
@@ -58,6 +61,8 @@ class LineReader:
     def has_line(self):
         """True if a complete line is already buffered (read from the port but not yet returned):
         the loop must not sleep on it, since the port itself no longer shows input."""
+        if not self.buffered:
+            return False
         data = self._pending
         pos = self._pos
         return pos < len(data) and (data.find(b"\n", pos) >= 0 or data.find(b"\r", pos) >= 0)

@@ -16,8 +16,8 @@ window is within clears a trip (`review`, called by the programme command).
 
 from micropython import const
 
-from hal.interfaces import counter_diff
-
+_COUNT_MASK = const(0x3FFFFFFF)   # HAL pulse counters wrap at 2**30 (hal.interfaces.counter_diff,
+_COUNT_HALF = const(0x20000000)   # written out in check(): it runs on every wake-up)
 _BUCKETS = const(96)
 _BUCKET_S = const(900)
 _GRANTS = const(8)
@@ -117,12 +117,8 @@ class OverdeliveryGuard:
         allowance = self.allowance(wall_s)
         return allowance + allowance // 10 + 20
 
-    def check(self, wall_s):
-        """Count the pulses sent since the last check; True if the guard trips now. Allocation-free
-        while the window does not roll (called every wake-up)."""
-        pulses = self._stepper.pulses_sent()
-        new = counter_diff(pulses, self._last_pulses)
-        self._last_pulses = pulses
+    def _roll(self, wall_s):
+        """Move the window on to the bucket holding wall_s, emptying the buckets it passes."""
         if wall_s - self._bucket_start_s >= _DAY_S:         # a day or more without a check: new window
             for i in range(_BUCKETS):
                 self._buckets[i] = 0
@@ -133,6 +129,15 @@ class OverdeliveryGuard:
             self.window_pulses -= self._buckets[self._bucket_index]
             self._buckets[self._bucket_index] = 0
             self._bucket_start_s += _BUCKET_S
+
+    def check(self, wall_s):
+        """Count the pulses sent since the last check; True if the guard trips now. Allocation-free
+        while the window does not roll (called every wake-up)."""
+        pulses = self._stepper.pulses_sent()
+        new = ((pulses - self._last_pulses + _COUNT_HALF) & _COUNT_MASK) - _COUNT_HALF
+        self._last_pulses = pulses
+        if wall_s - self._bucket_start_s >= _BUCKET_S:      # once per 15 min
+            self._roll(wall_s)
         if new > 0:
             self._buckets[self._bucket_index] += new
             self.window_pulses += new

@@ -16,6 +16,7 @@ so that arithmetic may make a transient long int: it runs only at a change, neve
 
 from micropython import const
 
+_TICKS_MASK = const(0x3FFFFFFF)        # HAL ticks wrap at 2**30 (advance() adds inline: once per step)
 UNITS_PER_PL = const(86400)
 MAX_RATE_NL_DAY = const(500_000_000)   # 0.5 L/day: far above any intrathecal rate, below 2**30
 MAX_INTERVAL_MS = const(1 << 28)       # 3.1 days between steps at most (ticks_diff needs < 2**29)
@@ -105,7 +106,7 @@ class Planner:
         r = self._r
         if r > excess:
             self._excess = excess - r + self.rate_nl_day
-            self.next_ticks = self._clock.ticks_add(self.next_ticks, self._q + 1)
+            self.next_ticks = (self.next_ticks + self._q + 1) & _TICKS_MASK
         else:
             self._excess = excess - r
-            self.next_ticks = self._clock.ticks_add(self.next_ticks, self._q)
+            self.next_ticks = (self.next_ticks + self._q) & _TICKS_MASK

@@ -85,11 +85,12 @@ class Supervisor:
             self._fault("DISCONNECT", STOP_DISCONNECT, at_ticks, "no pressure rise with steps")
         return pump.stop_mask == 0
 
-    def on_wake(self, mono_s):
-        """Every wake-up: the guard counts the HAL's pulses on its own (monotonic seconds)."""
-        if self.guard.check(mono_s):
-            self._fault("OVERDELIVERY_GUARD", STOP_GUARD, self.pump.hw.clock.ticks_ms(),
-                        "%d pulses in 24 h > limit %d" % (self.guard.window_pulses, self.guard.limit(mono_s)))
+    def guard_tripped(self):
+        """The guard (which counts the HAL's pulses on its own, checked on every wake-up by the main
+        loop) has tripped and disabled the driver: alarm and stop."""
+        mono_s = self.pump.timebase.mono_s()
+        self._fault("OVERDELIVERY_GUARD", STOP_GUARD, self.pump.hw.clock.ticks_ms(),
+                    "%d pulses in 24 h > limit %d" % (self.guard.window_pulses, self.guard.limit(mono_s)))
 
     def review_guard(self):
         """A new prescription: if the guard tripped and its window is within the new 24 h limit, the

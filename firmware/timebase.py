@@ -4,7 +4,15 @@ Invariant: at ticks `ticks`, the wall time is `wall_s` seconds plus `sub_ms` ms 
 update() must be called at least every 2**29 ms (the main loop wakes far more often).
 `jump_s` sums every correction the host made to the clock; mono_s() = wall_s - jump_s never jumps, so
 lockouts and rolling 24 h windows cannot be shortened or stretched by setting the clock.
+
+update() runs on every wake-up: its tick difference is written out (the HAL wrap, 2**30) instead of
+calling clock.ticks_diff.
 """
+
+from micropython import const
+
+_TICKS_MASK = const(0x3FFFFFFF)   # hal.interfaces.COUNTER_PERIOD - 1
+_TICKS_HALF = const(0x20000000)
 
 
 class Timebase:
@@ -16,7 +24,7 @@ class Timebase:
         self.jump_s = 0
 
     def update(self, now_ticks):
-        delta = self._clock.ticks_diff(now_ticks, self.ticks)
+        delta = ((now_ticks - self.ticks + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
         if delta <= 0:
             return
         self.ticks = now_ticks

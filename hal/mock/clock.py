@@ -7,6 +7,9 @@ host's `run` command and reads the next host line only when the clock stands at 
 
 from hal.interfaces import COUNTER_PERIOD, Clock
 
+_MASK = COUNTER_PERIOD - 1
+_HALF = COUNTER_PERIOD >> 1
+
 
 class VirtualClock(Clock):
     def __init__(self, start_ticks=0, wall_start_s=0):
@@ -37,13 +40,16 @@ class VirtualClock(Clock):
     def sleep_until(self, deadline_ticks, serial):
         if serial is not None and serial.any():
             return
-        delta = self.ticks_diff(deadline_ticks, self.ticks_ms())
+        elapsed = self.elapsed_ms
+        # ticks_diff(deadline, ticks_ms()) written out: this runs once per simulated wake-up
+        delta = ((deadline_ticks - self._start_ticks - elapsed + _HALF) & _MASK) - _HALF
         if delta <= 0:
             return
-        target = self.elapsed_ms + delta
-        if self.horizon_ms is not None and target > self.horizon_ms:
-            target = self.horizon_ms
-        if target > self.elapsed_ms:
+        target = elapsed + delta
+        horizon = self.horizon_ms
+        if horizon is not None and target > horizon:
+            target = horizon
+        if target > elapsed:
             self.elapsed_ms = target
             self.sleeps += 1
 

@@ -3,7 +3,7 @@ log entries, recovery when the condition is really gone."""
 
 from helpers import DAY_S, filled_sim, make_sim, ok
 
-from firmware.monitors import DISCONNECT_HOLD, OCCLUSION_HOLD, STALL_WINDOW
+from firmware.monitors import BATTERY_HOLD, DISCONNECT_HOLD, OCCLUSION_HOLD, STALL_WINDOW
 
 STEP_S = 17.28     # 500 mcg/day at 2000 mcg/mL in 50 nL steps
 
@@ -86,7 +86,10 @@ def test_battery_eri_then_eos_with_hysteresis():
     _inject(sim, 3600, "battery_low")
     sim.run_until_s(3600 + 240)
     eri = _raised(sim, "BATTERY_ERI")
-    assert len(eri) == 1 and eri[0]["tier"] == "non-critical" and eri[0]["t_s"] - 3600 <= 180
+    # BATTERY_HOLD readings one housekeeping period (60 s) apart; a reading may wait for the next
+    # step (up to one step interval) to share its wake-up
+    assert len(eri) == 1 and eri[0]["tier"] == "non-critical"
+    assert eri[0]["t_s"] - 3600 <= BATTERY_HOLD * 60 + STEP_S
     assert ok(sim.request("status"))["rate_nl_day"] == 250_000          # ERI: keeps pumping
     ok(sim.request("sim.fault", fault="battery_eos"))
     sim.run_until_s(3600 + 480)
