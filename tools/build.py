@@ -32,7 +32,7 @@ def sources(board):
         for name in sorted(os.listdir(os.path.join(ROOT, pkg))):
             if name.endswith(".py") and name not in ("main.py", "manifest.py"):
                 out.append(pkg + "/" + name)
-    out += ["hal/__init__.py", "hal/interfaces.py", "boards/__init__.py", "boards/bench.py"]
+    out += ["hal/__init__.py", "hal/interfaces.py", "boards/__init__.py", "boards/bench.py", "boards/start.py"]
     return sorted(out)
 
 

@@ -28,4 +28,5 @@ package(
     ),
     base_path="../..",
 )
-package("boards", files=("__init__.py", "bench.py", "esp32/__init__.py", "esp32/board.py"), base_path="../..")
+package("boards", files=("__init__.py", "bench.py", "start.py", "esp32/__init__.py", "esp32/board.py"),
+        base_path="../..")

@@ -28,4 +28,5 @@ package(
     ),
     base_path="../..",
 )
-package("boards", files=("__init__.py", "bench.py", "pico/__init__.py", "pico/board.py"), base_path="../..")
+package("boards", files=("__init__.py", "bench.py", "start.py", "pico/__init__.py", "pico/board.py"),
+        base_path="../..")
