@@ -79,7 +79,8 @@ class Pump(Persistence):
         self.therapy = Therapy()
         self.reader = LineReader(hw.serial)
         self.protocol = Protocol(self)
-        self.wakeups = 0
+        self.wakeups = 0              # main-loop passes (wraps at 2**30; make bench and tests)
+        self.housekeeping_runs = 0    # housekeeping passes (wraps at 2**30)
         self._tubing_warned = False
         self.safe = False             # the one shutdown path ran (internal fault)
         self.stop_mask = 0            # STOP_* bits: delivery is blocked while any is set
@@ -166,7 +167,8 @@ class Pump(Persistence):
     def _deadline(self, now):
         """The earliest of everything due (ticks); `now` if something is overdue. Tick comparisons
         inline: a < b  <=>  ((a - b + HALF) & MASK) < HALF."""
-        if self.reader.has_line():    # lines already read from the port wait: serve them at once
+        reader = self.reader
+        if reader.buffered and reader.has_line():   # lines read from the port wait: serve them at once
             return now
         deadline = self._house_late_ticks
         basal = self.planner
@@ -380,6 +382,7 @@ class Pump(Persistence):
         if ((now - due + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF >= self.config.housekeeping_ms:
             due = now
         self._schedule_housekeeping(due)
+        self.housekeeping_runs = (self.housekeeping_runs + 1) & 0x3FFFFFFF
         wall = self.timebase.wall_s
         self.supervisor.housekeeping(wall)
         self.alarms.update_sound(wall)   # a silence (ack) that ran out sounds again

@@ -61,27 +61,12 @@ class TonePlayer:
         return self._next if self.playing else None
 
     def service(self, now_ticks):
-        """Advance the pattern to `now_ticks`. Allocation-free."""
+        """Advance the pattern to `now_ticks`. Allocation-free. The last segment of a pattern is its
+        closing silence: the pattern ends (and its repetition is scheduled) as that segment starts,
+        so the end costs no wake-up of its own."""
         clock = self._clock
         while self.playing and clock.ticks_diff(now_ticks, self._next) >= 0:
             pattern = self._pattern
-            if self._index >= len(pattern):
-                self._buzzer.off()
-                if self._repeat_ms:
-                    start = clock.ticks_add(self._start, self._repeat_ms)
-                    self._index = 0
-                    self._next = start
-                    continue
-                if self._queue is not None:
-                    nxt, rep = self._queue
-                    self._queue = None
-                    self._pattern = nxt
-                    self._repeat_ms = rep
-                    self._index = 0
-                    continue
-                self.playing = False
-                self._pattern = None
-                return
             duration, freq = pattern[self._index]
             if self._index == 0:
                 self._start = self._next
@@ -91,3 +76,18 @@ class TonePlayer:
                 self._buzzer.off()
             self._index += 1
             self._next = clock.ticks_add(self._next, duration)
+            if self._index >= len(pattern):
+                self._end()
+
+    def _end(self):
+        """The pattern has played: repeat it, start the queued one, or stop."""
+        self._index = 0
+        if self._repeat_ms:
+            self._next = self._clock.ticks_add(self._start, self._repeat_ms)
+            return
+        if self._queue is not None:
+            self._pattern, self._repeat_ms = self._queue
+            self._queue = None
+            return
+        self.playing = False
+        self._pattern = None
