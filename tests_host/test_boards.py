@@ -310,3 +310,28 @@ def test_deploy_dry_run_and_make_n():
     assert proc.returncode == 0, proc.stderr
     assert "tools/build.py pico" in proc.stdout
     assert "tools/deploy.py pico /dev/ttyACM0" in proc.stdout
+
+
+_README_SIGNALS = {"STEP": "STEP_GPIO", "DIR": "DIR_GPIO", "EN": "EN_GPIO", "buzzer (PWM)": "BUZZER_GPIO",
+                   "LED": "LED_GPIO", "button": "BUTTON_GPIO", "battery (ADC, 100k/100k divider)": "BATTERY_GPIO",
+                   "pressure (ADC, optional)": "PRESSURE_GPIO", "rotation (optional)": "ROTATION_GPIO",
+                   "bench jumper": "BENCH_GPIO"}
+
+
+def _gpio_constants(board):
+    import re
+    text = open(os.path.join(ROOT, "boards", board, "board.py"), encoding="utf-8").read()
+    return {name: int(num) for name, num in re.findall(r"^(\w+_GPIO) = const\((\d+)\)", text, re.M)}
+
+
+def test_readme_wiring_table_matches_the_board_files():
+    """The README's wiring table is what boards/<board>/board.py wires (so the two cannot drift)."""
+    import re
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    rows = {}
+    for signal, pico, esp32 in re.findall(r"^\| ([^|]+?) \| GP(\d+) \| GPIO(\d+) \|$", readme, re.M):
+        rows[signal] = (int(pico), int(esp32))
+    assert set(rows) == set(_README_SIGNALS), sorted(rows)
+    pico, esp32 = _gpio_constants("pico"), _gpio_constants("esp32")
+    for signal, const_name in _README_SIGNALS.items():
+        assert rows[signal] == (pico[const_name], esp32[const_name]), signal
