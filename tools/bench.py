@@ -167,6 +167,76 @@ def boot_rows():
     return rows
 
 
+def _micropython_json(script):
+    import json
+    import subprocess
+
+    from pumpctl.link import micropython_binary
+    out = subprocess.run([micropython_binary(), str(ROOT / "tools" / script)], capture_output=True,
+                         text=True, timeout=600, cwd=str(ROOT))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _pico_mpy_bytes():
+    import re
+    import subprocess
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "build.py"), "pico"], capture_output=True,
+                         text=True, timeout=600, cwd=str(ROOT))
+    return int(re.search(r"^total \(\d+ files\)\s+(\d+)", out.stdout, re.M).group(1))
+
+
+def _wakeup_ratio(programme, fault=None, days=3):
+    """Wake-ups over the minimum needed (one per step, per tone edge, per housekeeping pass)."""
+    from boards.sim.board import Simulation
+    sim = Simulation()
+    sim.request("refill", drug="baclofen", conc_mcg_ml=2000, volume_ml=20)
+    sim.mock_pump.fill(20_000_000_000)
+    sim.request("program", **programme)
+    sim.run_until_s(3600)
+    if fault:
+        sim.request("sim.fault", fault=fault)
+        sim.run_until_s(7200)
+    pump = sim.pump
+    before = (pump.wakeups, sim.mock_pump.pulses, sim.buzzer.count, pump.housekeeping_runs)
+    sim.run_until_s(sim.clock.elapsed_ms // 1000 + days * DAY)
+    wakes, steps, tones, house = (a - b for a, b in zip(
+        (pump.wakeups, sim.mock_pump.pulses, sim.buzzer.count, pump.housekeeping_runs), before))
+    return wakes / days, (steps + tones + house) / days
+
+
+def _seven_years_wall_s():
+    data = scenario_mod.load(ROOT / "scenarios" / "longrun_7y_baclofen.json")
+    start = time.monotonic()
+    report = Runner(data, interp="micropython").run()
+    return time.monotonic() - start, report
+
+
+def budget_rows():
+    """Issue 8's budgets, each beside its figure (a test fails only on a gross breach)."""
+    rows = []
+    alloc = _micropython_json("bench_alloc.py")
+    rows.append(("heap bytes allocated per step (%d steps; %d with a bolus on top)" % (
+        alloc["steps"], alloc["bolus_steps"]),
+        "%d / %d" % (alloc["allocated_bytes"], alloc["bolus_allocated_bytes"]), "0"))
+    size = _pico_mpy_bytes()
+    rows.append((".mpy size, whole pico build", "%d B (%.1f KB)" % (size, size / 1024), "<= 65536 B (64 KB)"))
+    for name, programme, fault in (("500 mcg/day (5000 steps/day)", {"mode": "continuous", "dose_mcg_day": 500},
+                                    None),
+                                   ("minimum rate (960 steps/day)", {"mode": "minimum"}, None),
+                                   ("critical alarm sounding", {"mode": "continuous", "dose_mcg_day": 500},
+                                    "occlusion")):
+        wakes, needed = _wakeup_ratio(programme, fault)
+        rows.append(("wake-ups/day, " + name, "%.0f of %.0f needed (x%.3f)" % (wakes, needed, wakes / needed),
+                     "<= x1.05"))
+    boot = _micropython_json("bench_boot.py")
+    rows.append(("boot to first resumed step (MicroPython)", "%.1f ms (boot %.1f ms)" % (
+        boot["first_step_ms"], boot["boot_ms"]), "-"))
+    wall, report = _seven_years_wall_s()
+    rows.append(("7 simulated years, longrun_7y_baclofen (%d steps, MicroPython)" % report["steps"],
+                 "%.1f s" % wall, "< 60 s"))
+    return rows
+
+
 def table(title, header, rows):
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, header))
@@ -182,6 +252,10 @@ def main():
     parser.add_argument("--quick", action="store_true", help="30 days instead of 365 (a smoke run)")
     args = parser.parse_args()
     days = 30 if args.quick else 365
+    table("Budgets (issue 8)", ("quantity", "measured", "budget"), budget_rows())
+    import heap_run
+    table("RAM, 30 days of therapy, MicroPython unix port (64-bit: objects about twice a board's)",
+          ("quantity", "value", "budget"), heap_run.bench_rows(30, find_min=not args.quick))
     table("Dose error after %d simulated days (MicroPython unix port; budget: within 1 step)" % days,
           ("mode", "error (steps)", "error (%)", "wake-ups/day", "steps/day", "wall"), mode_rows(days))
     table("Detection bound: fault injected -> alarm (time, volume moved meanwhile)",

@@ -1,0 +1,289 @@
+"""The heap-budget scenario, run INSIDE MicroPython (tools/heap_boot.py on the unix port, or the
+WebAssembly driver in tools/heap_run.py), launched and read by tools/heap_run.py.
+
+Days of baclofen therapy on the simulator board (boards/sim/board.py, imported, not copied) with its
+mocks for clock, pump, line, battery and buzzer, but with the board's real storage driver
+(hal.mcu.storage.FlashStorage) on a host directory, so the flash contents live in files, as they
+live in flash on a board, and not in the heap.
+
+Timeline (fractions of the run, so a 3-day test run takes the same paths as the 30-day one): refill
+20 mL baclofen 2000 mcg/mL and continuous 500 mcg/day at 0; then status, a clinician bolus, a flex
+programme, demand limits and a patient demand, a log read, a power cycle (boot from the files),
+continuous again, status; a final status at the end, which must show no alarm and no safe state.
+
+The live heap is gc.mem_alloc() right after gc.collect(). It is weighed at each stage, after each
+chunk of simulated time, and (sample_every N > 0, unix port only) after every N-th main-loop pass.
+Prints one line `HEAPRUN {json}`. A MemoryError is caught and reported (`"ok": false`).
+"""
+
+import errno
+import gc
+import json
+import sys
+
+import micropython
+
+DAY = 86400
+_ENOENTS = (errno.ENOENT, 44)
+_FLEX_STEPS = [{"start_s": 0, "dose_mcg_day": 400}, {"start_s": 8 * 3600, "dose_mcg_day": 600},
+               {"start_s": 20 * 3600, "dose_mcg_day": 300}]
+_DEMAND = {"dose_mcg": 25, "duration_s": 600, "lockout_s": 3600, "max_per_day": 4}
+
+
+def live():
+    gc.collect()
+    return gc.mem_alloc()
+
+
+def _host_flash_class():
+    from hal.mcu.storage import FlashStorage
+
+    class HostFlash(FlashStorage):
+        """The board's storage driver on a host directory, with MockFlash's counters."""
+
+        def __init__(self, directory):
+            FlashStorage.__init__(self, directory)
+            self.fail_writes = False     # read by the sim's bench (flash_fail fault); not used here
+            self.bytes_written = 0
+            self.writes = 0
+
+        def write(self, name, data):
+            FlashStorage.write(self, name, data)
+            self.bytes_written += len(data)
+            self.writes += 1
+
+        # The driver takes ENOENT as 2, as every board port raises it; the WebAssembly port raises
+        # emscripten's raw errno, 44 (its errno.ENOENT still says 2).
+        def read(self, name):
+            try:
+                return FlashStorage.read(self, name)
+            except OSError as exc:
+                if exc.args and exc.args[0] in _ENOENTS:
+                    return None
+                raise
+
+        def remove(self, name):
+            try:
+                FlashStorage.remove(self, name)
+            except OSError as exc:
+                if not exc.args or exc.args[0] not in _ENOENTS:
+                    raise
+
+    return HostFlash
+
+
+def _timeline(days):
+    """[(t_s, stage, callable(sim) -> reply)] at fractions of the run."""
+    end = days * DAY
+
+    def at(frac):
+        return int(end * frac) // 60 * 60
+
+    def req(cmd, **args):
+        return lambda sim: sim.request(cmd, **args)
+
+    def demand(sim):
+        return sim.request_as("patient", "demand")
+
+    def power_cycle(sim):
+        # RAM is lost at a power cut: drop the running firmware BEFORE the new one boots. (The bench
+        # command sim.power_cycle builds the new Pump while the old one is still referenced, so two
+        # firmware object graphs would share the heap during the boot, which no board ever does.)
+        sim.pump = None
+        sim.power_cycle(600)
+        return {"ok": True}
+
+    return [
+        (at(0.25), "status", req("status")),
+        (at(1 / 3), "bolus", req("bolus", dose_mcg=50, duration_s=3600)),
+        (at(0.45), "flex", req("program", mode="flex", cycle="day", steps=_FLEX_STEPS)),
+        (at(0.55), "set demand", req("set", demand=_DEMAND)),
+        (at(0.55) + 3600, "demand", demand),
+        (at(0.65), "log", req("log", since=0, limit=64)),
+        (at(0.7), "power cycle", power_cycle),
+        (at(0.8), "continuous", req("program", mode="continuous", dose_mcg_day=500)),
+        (at(0.9), "status", req("status")),
+    ]
+
+
+def _check(reply, what):
+    if reply is None or not reply.get("ok"):
+        raise RuntimeError("%s refused: %r" % (what, reply))
+    return reply
+
+
+def _do(sim, act, what):
+    """act(sim) must succeed. The reply (the sim's host-side parse of the firmware's answer) dies
+    here, in this frame: the scenario's generator frame must not keep it alive while it is weighed."""
+    _check(act(sim), what)
+
+
+def _import_order(order_file):
+    """Yield each module of `order_file` (one a line, dependencies first) after importing it."""
+    with open(order_file) as f:
+        while True:
+            name = f.readline().strip()
+            if not name:
+                return
+            __import__(name)
+            yield name
+
+
+class Run:
+    """The scenario as steps: step() runs up to the next point where the heap is to be weighed and
+    weigh() weighs it. The WebAssembly driver calls each from the top level (that port's gc.collect()
+    frees nothing while Python code is running); main() just alternates them."""
+
+    def __init__(self, argv, out):
+        """argv: days store_dir sample_every [chunk_s [import_order_file]]."""
+        self.days = int(argv[0])
+        self.store_dir = argv[1]
+        self.sample_every = int(argv[2])
+        self.chunk_s = int(argv[3]) if len(argv) > 3 else 3600
+        self.order_file = argv[4] if len(argv) > 4 else None
+        self.out = out
+        out.update({"days": self.days, "t_s": 0, "ok": False, "passes": 0, "peak_live": 0,
+                    "peak_live_t_s": 0, "peak_live_stage": ""})
+        out.setdefault("stage_heap", {})
+        out["stage_peak_live"] = {}
+        self.stage = "boot"
+        self.label = None
+        self._before = 0
+        self._steps = self._run()
+
+    def step(self):
+        """Run on to the next weighing point; False when the run is over (done or failed)."""
+        out = self.out
+        try:
+            self.label = next(self._steps)
+            return True
+        except StopIteration:
+            out["ok"] = True
+        except MemoryError:
+            out["error"] = "MemoryError"
+        except Exception as exc:  # reported to the host, which fails the run
+            out["error"] = "%s: %s" % (type(exc).__name__, exc)
+        self._steps = None
+        return False
+
+    def weigh(self):
+        label = self.label
+        self.label = None
+        if label is None:
+            return
+        value = live()
+        if label[0] == "=":               # a stage of the run
+            self.out["stage_heap"][label[1:]] = value
+        elif label[0] == "+":             # a module imported on its own (days 0 with an order file)
+            sys.stdout.write("HEAPIMPORT %s %d\n" % (label[1:], value - self._before))
+        self._before = value
+        self._peak(value)
+
+    def _peak(self, value):
+        out = self.out
+        if value > out["peak_live"]:
+            out["peak_live"] = value
+            out["peak_live_t_s"] = out["t_s"]
+            out["peak_live_stage"] = self.stage
+        if value > out["stage_peak_live"].get(self.stage, 0):
+            out["stage_peak_live"][self.stage] = value
+
+    def finish(self):
+        out = self.out
+        out["memory_error"] = "MemoryError" in out.get("error", "")
+        gc.collect()
+        out["final_alloc"] = gc.mem_alloc()
+        out["final_free"] = gc.mem_free()
+        out["mem_peak_counter"] = micropython.mem_peak() if hasattr(micropython, "mem_peak") else None
+        sys.stdout.write("HEAPRUN " + json.dumps(out) + "\n")
+        return 0 if out["ok"] else 1
+
+    def _sampled(self, sim):
+        """Weigh the live heap after every sample_every-th main-loop pass: the running Pump's
+        loop_once is wrapped (an instance attribute; again after every power cycle, which makes a
+        new Pump). The sim has no hook for this: see the report of tools/heap_run.py."""
+        if not self.sample_every:
+            return
+        plain_pass = sim.pump.loop_once
+        out = self.out
+
+        def sampled_pass():
+            plain_pass()
+            out["passes"] += 1
+            if out["passes"] % self.sample_every == 0:
+                out["t_s"] = sim.clock.elapsed_ms // 1000
+                self._peak(live())
+
+        sim.pump.loop_once = sampled_pass
+
+    def _final_status(self, sim):
+        status = _check(sim.request("status"), "final status")
+        if status["alarms"] or status["safe_state"]:
+            raise RuntimeError("pump not healthy at the end: alarms %r, safe state %r"
+                               % (status["alarms"], status["safe_state"]))
+        for key in ("delivered_pl", "steps", "wakeups", "therapy"):
+            self.out[key] = status[key]
+        return status
+
+    def _run(self):
+        """The scenario; yields "=stage", "+module" or "sample" where the heap is to be weighed."""
+        out = self.out
+        yield "=runner imported"
+        if self.order_file:
+            for name in _import_order(self.order_file):
+                yield "+" + name
+        from boards.sim import board as sim_board
+        yield "=sim board imported"
+        host_flash = _host_flash_class()          # imports hal.mcu.storage, the board's driver
+        yield "=code imported"
+        # the Simulation makes its flash with MockFlash(); the board driver on host files stands in
+        sim_board.MockFlash = lambda: host_flash(self.store_dir)
+        sim = sim_board.Simulation()
+        yield "=booted (fresh pump)"
+        if self.days == 0:                        # import and boot only
+            return
+        self._sampled(sim)
+        self.stage = "setup"
+        _do(sim, lambda s: s.request("refill", drug="baclofen", conc_mcg_ml=2000, volume_ml=20), "refill")
+        sim.mock_pump.fill(20_000_000_000)
+        _do(sim, lambda s: s.request("program", mode="continuous", dose_mcg_day=500), "program")
+        yield "=therapy running"
+        self.stage = "continuous"
+        now = 0
+        notices = 0
+        end = self.days * DAY
+        for t_s, stage, act in _timeline(self.days) + [(end, "end", None)]:
+            while now < t_s:
+                now = min(t_s, now + self.chunk_s)
+                sim.run_until_s(now)
+                notices += len(sim.notices)
+                sim.notices = []      # host side: on a board the notices have left over the serial line
+                out["t_s"] = now
+                yield "sample"
+            if act is not None:
+                self.stage = stage
+                _do(sim, act, stage)
+                if stage == "power cycle":
+                    self._sampled(sim)        # a new Pump: wrap its loop_once too
+                notices += len(sim.notices)
+                sim.notices = []
+                yield "sample"
+        _do(sim, self._final_status, "final status")
+        if self.sample_every and not out["passes"]:
+            raise RuntimeError("the per-pass sampling hook never ran (does boards/sim/board.py still call "
+                               "pump.loop_once()?)")
+        out.update({"notices": notices, "flash_writes": sim.flash.writes,
+                    "flash_bytes_written": sim.flash.bytes_written, "mock_moved_pl": sim.mock_pump.moved_pl,
+                    "resets": sim.resets})
+        yield "=end"
+        sim.pump = None               # the end: drop the firmware's object graph to weigh it
+        yield "=end, pump dropped"
+        out["pump_data"] = out["stage_heap"]["end"] - out["stage_heap"]["end, pump dropped"]
+
+
+def main(argv, out):
+    """Run the scenario (see Run); prints `HEAPRUN {json}`; returns 0 or 1."""
+    run = Run(argv, out)
+    while run.step():
+        run.weigh()
+    return run.finish()
