@@ -86,10 +86,8 @@ def _timeline(days):
         return sim.request_as("patient", "demand")
 
     def power_cycle(sim):
-        # RAM is lost at a power cut: drop the running firmware BEFORE the new one boots. (The bench
-        # command sim.power_cycle builds the new Pump while the old one is still referenced, so two
-        # firmware object graphs would share the heap during the boot, which no board ever does.)
-        sim.pump = None
+        # RAM is lost at a power cut: Simulation.power_cycle drops the running firmware before the
+        # new one boots, so two firmware object graphs never share the heap (no board does that)
         sim.power_cycle(600)
         return {"ok": True}
 
@@ -236,9 +234,8 @@ class Run:
         yield "=sim board imported"
         host_flash = _host_flash_class()          # imports hal.mcu.storage, the board's driver
         yield "=code imported"
-        # the Simulation makes its flash with MockFlash(); the board driver on host files stands in
-        sim_board.MockFlash = lambda: host_flash(self.store_dir)
-        sim = sim_board.Simulation()
+        # the board's storage driver on host files stands in for the sim's in-heap MockFlash
+        sim = sim_board.Simulation(storage=host_flash(self.store_dir))
         yield "=booted (fresh pump)"
         if self.days == 0:                        # import and boot only
             return

@@ -6,8 +6,18 @@ its own bench with the jumper closed, see boards/bench.py).
 
 from firmware import units
 from firmware.errors import E_ARG_RANGE, E_STATE, E_UNKNOWN_CMD, CommandError
+from firmware.params import flag, only
 
-_STEPLOG_MAX = 4096   # step times per sim.steplog reply
+_STEPLOG_MAX = 4096   # step times (and their volumes) per sim.steplog reply
+# Ranges of the mocks' realism settings: sim.pump, the Simulation's options (boards/sim/main.py) and the
+# scenario's "pump" object (tools/pumpctl/scenario.py keeps the same table; a test checks they agree).
+REALISM_LIMITS = {
+    "noise_ppm": (0, 1_000_000),                  # per-pulse error, uniform within +/- this many ppm
+    "noise_seed": (0, 0xFFFFFFFF),                # xorshift32 seed (0 is taken as 1)
+    "wear_ppm_per_ml": (0, 1_000_000),            # output loss per mL through the present tubing
+    "battery_drain_uv_per_day": (0, 4_000_000),   # battery voltage falling linearly (uV per day)
+}
+_PUMP_KEYS = ("true_pl_per_step", "noise_ppm", "noise_seed", "wear_ppm_per_ml", "replace_tubing")
 FAULTS = ("motor_stall", "occlusion", "disconnect", "battery_low", "battery_eos", "flash_fail", "clear")
 BATTERY_LOW_MV = 3550   # below the default ERI threshold (3600 mV), above EOS (3400 mV)
 BATTERY_EOS_MV = 3300
@@ -30,6 +40,7 @@ class SimBench:
             return {"until_s": until_ms // 1000}
         if op == "sim.state":
             state = sim.mock_pump.state()
+            state["noise_seed"] = sim.noise_seed
             state["elapsed_ms"] = sim.clock.elapsed_ms
             state["sleeps"] = sim.clock.sleeps
             state["tones"] = sim.buzzer.count
@@ -38,9 +49,7 @@ class SimBench:
             sim.mock_pump.fill(units.whole_int(req, "volume_nl", 0, 1 << 40) * 1000)
             return {"reservoir_pl": sim.mock_pump.reservoir_pl}
         if op == "sim.pump":
-            if "true_pl_per_step" in req:
-                sim.mock_pump.true_pl_per_step = units.whole_int(req, "true_pl_per_step", 1, 10_000_000)
-            return sim.mock_pump.state()
+            return self._pump_settings(req)
         if op == "sim.power_cycle":
             off_s = units.whole_int(req, "off_s", 0, 10 * 365 * 86400, required=False, default=0)
             rtc_lost = units.whole_int(req, "rtc_lost", 0, 1, required=False, default=0)
@@ -58,20 +67,58 @@ class SimBench:
             return {"gain": pump.test_rate_gain}
         if op == "sim.record":
             # start (or stop) logging the virtual ms of every pulse, for accuracy analysis
+            # and the true pL each pulse moved (noise and wear make them differ)
             if units.whole_int(req, "on", 0, 1):
-                sim.mock_pump.record_steps(sim.clock)
+                sim.mock_pump.record_steps(sim.clock, volumes=True)
             else:
                 sim.mock_pump.step_times = None
+                sim.mock_pump.step_volumes = None
             return {"recording": sim.mock_pump.step_times is not None}
         if op == "sim.steplog":
-            # drain up to _STEPLOG_MAX logged pulse times (virtual ms): memory stays bounded
-            times = sim.mock_pump.step_times
+            # drain up to _STEPLOG_MAX logged pulses: their times (virtual ms) and, index for index,
+            # the true pL each moved (volumes_pl); memory stays bounded
+            mock = sim.mock_pump
+            times = mock.step_times
             if times is None:
                 raise CommandError(E_STATE, "step log is off: send sim.record with on=1 first")
             chunk = times[:_STEPLOG_MAX]
             del times[:len(chunk)]
-            return {"times_ms": chunk, "left": len(times)}
+            reply = {"times_ms": chunk, "left": len(times)}
+            volumes = mock.step_volumes
+            if volumes is not None:
+                reply["volumes_pl"] = volumes[:len(chunk)]
+                del volumes[:len(chunk)]
+            return reply
         raise CommandError(E_UNKNOWN_CMD, "unknown bench command '%s'" % op[:40])
+
+    def _pump_settings(self, req):
+        """sim.pump: the mock pump's true step volume and its realism (noise, seed, wear, a new tubing).
+        Every value is checked before any is applied: a refused request changes nothing."""
+        only(req, *_PUMP_KEYS)
+        new = {}
+        if "true_pl_per_step" in req:
+            new["true_pl_per_step"] = units.whole_int(req, "true_pl_per_step", 1, 10_000_000)
+        for key in ("noise_ppm", "noise_seed", "wear_ppm_per_ml"):
+            if key in req:
+                lo, hi = REALISM_LIMITS[key]
+                new[key] = units.whole_int(req, key, lo, hi)
+        replace = flag(req, "replace_tubing")
+        sim = self._sim
+        mock = sim.mock_pump
+        if "true_pl_per_step" in new:
+            mock.true_pl_per_step = new["true_pl_per_step"]
+        if "noise_ppm" in new:
+            mock.noise_ppm = new["noise_ppm"]
+        if "wear_ppm_per_ml" in new:
+            mock.wear_ppm_per_ml = new["wear_ppm_per_ml"]
+        if "noise_seed" in new:
+            mock.seed(new["noise_seed"])
+            sim.noise_seed = new["noise_seed"]
+        if replace:
+            mock.replace_tubing()
+        state = mock.state()
+        state["noise_seed"] = sim.noise_seed
+        return state
 
     def _fault(self, name):
         """Act a fault out physically in the mocks (the firmware must notice it on its own)."""

@@ -30,18 +30,26 @@ def dev_keys():
 
 
 class Simulation:
-    """Mocks + firmware. start_ticks lets tests start the clock near the 2**30 wrap."""
+    """Mocks + firmware. start_ticks lets tests start the clock near the 2**30 wrap.
+
+    Bench realism of the mocks (all integers, all off by default): noise_ppm and noise_seed (each
+    pulse moves the true step +/- a seeded uniform error), wear_ppm_per_ml (tubing wear), both in
+    hal/mock/pump.py; battery_drain_uv_per_day (the battery voltage falls linearly with the virtual
+    clock, hal/mock/io.py MockBattery). Ranges: boards/sim/bench.py REALISM_LIMITS."""
 
     def __init__(self, start_ticks=0, capacity_nl=20_000_000, true_pl_per_step=50_000,
-                 step_pl=50_000, housekeeping_ms=SIM_HOUSEKEEPING_MS, rotation=1, pressure=1, provision=1):
+                 step_pl=50_000, housekeeping_ms=SIM_HOUSEKEEPING_MS, rotation=1, pressure=1, provision=1,
+                 noise_ppm=0, noise_seed=1, wear_ppm_per_ml=0, battery_drain_uv_per_day=0, storage=None):
         self.clock = VirtualClock(start_ticks=start_ticks)
         self.mock_pump = MockPump(true_pl_per_step=true_pl_per_step,
-                                  reservoir_capacity_pl=capacity_nl * 1000)
+                                  reservoir_capacity_pl=capacity_nl * 1000, noise_ppm=noise_ppm,
+                                  noise_seed=noise_seed, wear_ppm_per_ml=wear_ppm_per_ml)
+        self.noise_seed = noise_seed   # the mock's last seed (sim.state and sim.pump report it)
         self.serial = MockSerial()
         self.buzzer = MockBuzzer(self.clock)
         self.watchdog = MockWatchdog(self.clock, timeout_ms=2 * housekeeping_ms)
-        self.flash = MockFlash()
-        self.battery = MockBattery(self.clock)
+        self.flash = storage if storage is not None else MockFlash()   # another Storage: RAM budget runs
+        self.battery = MockBattery(self.clock, drain_uv_per_day=battery_drain_uv_per_day)
         self.line = MockLine(self.mock_pump)
         self.hw = Hardware(
             clock=self.clock, stepper=self.mock_pump, serial=self.serial, buzzer=self.buzzer,
@@ -79,6 +87,7 @@ class Simulation:
         if rtc_lost:
             self.clock.lose_rtc()
         self.resets += 1
+        self.pump = None              # the old firmware's RAM is gone before the new one boots
         self.pump = Pump(self.hw, self._config(), reset_cause=cause)
 
     def hang(self):
@@ -90,21 +99,27 @@ class Simulation:
     def loop_pass(self):
         """One main-loop pass, then any power cut or hang the bench asked for during it."""
         self.pump.loop_once()
+        if self.pending is not None:
+            self._carry_out_pending()
+
+    def _carry_out_pending(self):
         pending = self.pending
-        if pending is not None:
-            self.pending = None
-            if pending[0] == "hang":
-                self.hang()
-            else:
-                self.power_cycle(pending[1], rtc_lost=pending[2])
+        self.pending = None
+        if pending[0] == "hang":
+            self.hang()
+        else:
+            self.power_cycle(pending[1], rtc_lost=pending[2])
 
     def run_to_horizon(self):
         """Run the main loop until the virtual clock stands at its horizon, serving what is due
         at that instant too."""
         clock = self.clock
         while True:
-            was_at_horizon = clock.at_horizon()
-            self.loop_pass()
+            horizon = clock.horizon_ms                  # clock.at_horizon(), written out
+            was_at_horizon = horizon is not None and clock.elapsed_ms >= horizon
+            self.pump.loop_once()
+            if self.pending is not None:
+                self._carry_out_pending()
             if was_at_horizon and not self.serial.any() and not self.pump.reader.has_line():
                 return
 

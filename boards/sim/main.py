@@ -3,12 +3,13 @@
 Run with the MicroPython unix port (`micropython boards/sim/main.py`) or CPython. Host lines are read
 only when the virtual clock stands at its horizon (set by `sim.run`), so time never races the host.
 
-Options (KEY=INT): the Simulation's (start_ticks, capacity_nl, ...), provision=0 for a factory-new
-pump without the development keys, and listen=PORT to speak the protocol on a TCP socket on
-127.0.0.1:PORT instead of stdin/stdout: one client at a time, the pump keeps running (and its state)
-between clients (`pumpctl sim serve`, then `pumpctl ... --port socket://127.0.0.1:PORT`). A
-pseudo-terminal needs no option: `pumpctl sim serve --pty` hands the pty's master side over as
-stdin/stdout.
+Options (KEY=INT): the Simulation's (start_ticks, capacity_nl, true_pl_per_step, ...; the mocks'
+realism: noise_ppm, noise_seed, wear_ppm_per_ml, battery_drain_uv_per_day, checked against
+boards/sim/bench.py REALISM_LIMITS), provision=0 for a factory-new pump without the development
+keys, and listen=PORT to speak the protocol on a TCP socket on 127.0.0.1:PORT instead of
+stdin/stdout: one client at a time, the pump keeps running (and its state) between clients
+(`pumpctl sim serve`, then `pumpctl ... --port socket://127.0.0.1:PORT`). A pseudo-terminal needs
+no option: `pumpctl sim serve --pty` hands the pty's master side over as stdin/stdout.
 """
 
 import sys
@@ -22,6 +23,7 @@ try:
 except ImportError:
     sys.path.insert(0, _root + "/hal/cpython")
 
+from boards.sim.bench import REALISM_LIMITS  # noqa: E402
 from boards.sim.board import Simulation  # noqa: E402
 
 
@@ -30,7 +32,7 @@ def _out():
 
 
 _OPTIONS = ("start_ticks", "capacity_nl", "true_pl_per_step", "step_pl", "housekeeping_ms", "rotation", "pressure",
-            "provision", "listen")
+            "provision", "listen", "noise_ppm", "noise_seed", "wear_ppm_per_ml", "battery_drain_uv_per_day")
 
 
 class _Stdio:
@@ -100,14 +102,33 @@ class _Listener:
         self._conn = None
 
 
-def main():
+def _usage(why):
+    sys.stderr.write("main.py: %s\nusage: main.py [%s=INT ...]\n" % (why, "=INT ".join(_OPTIONS)))
+    sys.exit(2)
+
+
+def parse_options(args):
+    """KEY=INT arguments -> the Simulation's options (plus listen); exits 2 on anything else."""
     options = {}
-    for arg in sys.argv[1:]:
+    for arg in args:
         key, _, value = arg.partition("=")
-        if key not in _OPTIONS or not value:
-            sys.stderr.write("usage: main.py [%s=INT ...]\n" % "=INT ".join(_OPTIONS))
-            sys.exit(2)
-        options[key] = int(value)
+        if key not in _OPTIONS:
+            _usage("unknown option '%s'" % arg)
+        if not value:
+            _usage("%s needs a value (%s=INT)" % (key, key))
+        try:
+            options[key] = int(value)
+        except ValueError:
+            _usage("%s must be a whole number (got '%s')" % (key, value))
+        if key in REALISM_LIMITS:
+            lo, hi = REALISM_LIMITS[key]
+            if not lo <= options[key] <= hi:
+                _usage("%s must be between %d and %d (got %s)" % (key, lo, hi, value))
+    return options
+
+
+def main():
+    options = parse_options(sys.argv[1:])
     port = options.pop("listen", None)
     link = _Listener(port) if port else _Stdio()
     sim = Simulation(**options)

@@ -79,7 +79,8 @@ class MockWatchdog(Watchdog):
 
 
 class MockBattery(AnalogIn):
-    """Battery voltage falling linearly with virtual time, with a fault override (mV)."""
+    """Battery voltage falling linearly with virtual time (drain_uv_per_day microvolts per day of the
+    virtual clock, integer; never below 0 mV), with a fault override (mV)."""
 
     def __init__(self, clock, start_mv=4000, drain_uv_per_day=0):
         self._clock = clock
@@ -90,4 +91,5 @@ class MockBattery(AnalogIn):
     def read_mv(self):
         if self.override_mv is not None:
             return self.override_mv
-        return self.start_mv - self.drain_uv_per_day * (self._clock.elapsed_ms // 1000) // 86_400_000
+        mv = self.start_mv - self.drain_uv_per_day * (self._clock.elapsed_ms // 1000) // 86_400_000
+        return mv if mv > 0 else 0

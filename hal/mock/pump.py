@@ -17,6 +17,7 @@ from hal.interfaces import COUNTER_PERIOD, AnalogIn, RotationSensor, Stepper
 
 _PPM_ML = 1_000_000 * 1_000_000_000   # ppm x pL per mL: the wear term's denominator
 _MASK32 = 0xFFFFFFFF
+_COUNTER_MASK = COUNTER_PERIOD - 1   # counters wrap at 2**30 like a board's
 
 
 def xorshift32(state):
@@ -65,11 +66,12 @@ class MockPump(Stepper):
         if not self.enabled:
             return False
         self.pulses += 1
-        recording = self.step_times is not None and self._clock is not None
-        if recording:
-            self.step_times.append(self._clock.elapsed_ms)
+        if self.step_times is None or self._clock is None:
+            self._pulse()
+            return True
+        self.step_times.append(self._clock.elapsed_ms)
         move = self._pulse()
-        if recording and self.step_volumes is not None:
+        if self.step_volumes is not None:
             self.step_volumes.append(move)
         return True
 
@@ -81,7 +83,12 @@ class MockPump(Stepper):
         if self.occluded:
             self.pressure_mv += 10
             return 0
-        move = self.pulse_volume_pl() if self.forward else 0
+        if not self.forward:
+            move = 0
+        elif self.noise_ppm or self.wear_ppm_per_ml:
+            move = self.pulse_volume_pl()
+        else:
+            move = self.true_pl_per_step
         if move > self.reservoir_pl:
             move = self.reservoir_pl   # an empty reservoir pumps air
         self.reservoir_pl -= move
@@ -102,7 +109,7 @@ class MockPump(Stepper):
         return move if move > 0 else 0
 
     def pulses_sent(self):
-        return self.pulses % COUNTER_PERIOD
+        return self.pulses & _COUNTER_MASK
 
     # --- bench side ---------------------------------------------------------------------------
     def record_steps(self, clock, volumes=False):
@@ -143,7 +150,7 @@ class MockRotation(RotationSensor):
         self._pump = pump
 
     def count(self):
-        return self._pump.rotor_pulses % COUNTER_PERIOD
+        return self._pump.rotor_pulses & _COUNTER_MASK
 
 
 class MockPressure(AnalogIn):

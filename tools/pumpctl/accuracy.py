@@ -124,11 +124,9 @@ def analyse_log(log, rate_ul_h, density_g_ml=None, **kw):
 # --- the simulator as the device under test ----------------------------------------------------------
 
 class InProcessSim:
-    """The simulator board in this process (CPython) behind PumpLink's request()/call()/close().
-
-    Beyond the subprocess simulator it answers sim.steplog with the true pL of every pulse
-    (`volumes_pl`) and takes the mock's realism settings in sim.pump (noise_ppm, noise_seed,
-    wear_ppm_per_ml, replace_tubing)."""
+    """The simulator board in this process (CPython) behind PumpLink's request()/call()/close(): the
+    same bench commands as the subprocess simulator (sim.record/sim.steplog with per-pulse volumes,
+    sim.pump with noise and wear), without a child process, and the Simulation at hand (`.sim`)."""
 
     def __init__(self, **options):
         for extra in (str(REPO_ROOT), str(REPO_ROOT / "hal" / "cpython")):
@@ -139,28 +137,6 @@ class InProcessSim:
         self.notices = self.sim.notices
 
     def request(self, cmd, **args):
-        pump = self.sim.mock_pump
-        if cmd == "sim.record":
-            if args.get("on"):
-                pump.record_steps(self.sim.clock, volumes=True)
-            else:
-                pump.step_times = pump.step_volumes = None
-            return {"ok": True, "recording": pump.step_times is not None}
-        if cmd == "sim.steplog" and pump.step_volumes is not None:
-            reply = self.sim.request(cmd, **args)
-            if reply.get("ok"):
-                taken = len(reply["times_ms"])
-                reply["volumes_pl"] = pump.step_volumes[:taken]
-                del pump.step_volumes[:taken]
-            return reply
-        if cmd == "sim.pump":
-            for key in ("noise_ppm", "wear_ppm_per_ml"):
-                if key in args:
-                    setattr(pump, key, int(args.pop(key)))
-            if "noise_seed" in args:
-                pump.seed(int(args.pop("noise_seed")))
-            if args.pop("replace_tubing", False):
-                pump.replace_tubing()
         reply = self.sim.request(cmd, **args)
         if cmd == "sim.run" and reply.get("ok"):
             self.sim.run_until_s(reply["until_s"])   # in process, time moves when we say so
@@ -185,13 +161,14 @@ def open_sim(interp="micropython", **options):
 
 
 def set_realism(link, noise_ppm=0, noise_seed=1, wear_ppm_per_ml=0):
-    """Give the simulator's mock pump its noise and wear; refuse if the simulator ignores them."""
+    """Give the simulator's mock pump its noise and wear (sim.pump); refuse if the simulator ignores
+    them (an older simulator: the in-process one, --interp inprocess, takes them too)."""
     if not noise_ppm and not wear_ppm_per_ml:
         return
     state = link.call("sim.pump", noise_ppm=noise_ppm, noise_seed=noise_seed, wear_ppm_per_ml=wear_ppm_per_ml)
     if state.get("noise_ppm") != noise_ppm or state.get("wear_ppm_per_ml") != wear_ppm_per_ml:
-        raise AccuracyError("this simulator does not take noise_ppm/wear_ppm_per_ml in sim.pump yet "
-                            "(use --interp inprocess)")
+        raise AccuracyError("this simulator does not take noise_ppm/wear_ppm_per_ml in sim.pump "
+                            "(an older simulator? try --interp inprocess)")
 
 
 def _drain_steplog(link):
@@ -239,7 +216,7 @@ def measure_on_sim(link, rate_ul_h=20.0, duration_s=TEST_S, interval_s=SAMPLE_S,
         source = "steplog, constant true step"
         if volumes * len(times) != moved_pl:
             raise AccuracyError("pulse volumes vary (noise or wear) but sim.steplog does not return "
-                                "volumes_pl: use --interp inprocess")
+                                "volumes_pl (an older simulator? try --interp inprocess)")
     return {
         "volumes_ul": grid_from_steps(times, volumes, t0_ms, duration_s, interval_s),
         "rate_ul_h": status["rate_nl_day"] / 24000.0,

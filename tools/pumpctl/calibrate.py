@@ -20,6 +20,7 @@ DEFAULT_RESOLUTION_G = 0.00001      # a five-decimal analytical balance
 DEFAULT_DENSITY_G_ML = 0.9982       # water at 20 degC (IEC test fluid); 0.9 % saline is 1.0046
 COVERAGE_K = 2
 BENCH_FLUID = {"drug": "saline", "conc_mcg_ml": 1}
+MAX_TUBING_SERVICE_ML = 10_000      # the firmware's range of tubing_service_ml (0 turns the reminder off)
 
 
 class CalibrationError(ValueError):
@@ -147,13 +148,33 @@ def run_steps(link, steps, advance, poll_s=5, max_polls=720):
     raise CalibrationError("the calibration run did not end")
 
 
+def check_tubing_service_ml(value):
+    """A tubing service interval in mL as the firmware takes it (0..10000, 0 = no reminder)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 <= value <= MAX_TUBING_SERVICE_ML:
+        raise CalibrationError("the tubing service interval must be 0 to %d mL (0: no reminder), not %r"
+                               % (MAX_TUBING_SERVICE_ML, value))
+    return value
+
+
 def calibrate(link, steps=DEFAULT_STEPS, runs=DEFAULT_RUNS, balance=None, advance=None,
               density_g_ml=DEFAULT_DENSITY_G_ML, resolution_g=DEFAULT_RESOLUTION_G, fill_ml=None,
-              write=False, log=None):
+              write=False, log=None, tubing_service_ml=None):
     """Run `runs` calibration runs, weigh each, compute nL/step and (write=True) set it on the pump.
-    fill_ml: refill with the bench fluid first (simulator: the mock reservoir is filled too)."""
+    fill_ml: refill with the bench fluid first (simulator: the mock reservoir is filled too).
+    tubing_service_ml (needs write=True): set the pump's tubing reminder interval in the same `set`
+    as the calibration (the firmware counts it from this calibration on). That `set` changes more than
+    nl_per_step, so it needs the clinician role: the bench role may set nl_per_step alone."""
     if steps < 1 or runs < 1:
         raise CalibrationError("steps and runs must be at least 1")
+    if tubing_service_ml is not None:
+        if not write:
+            raise CalibrationError("a tubing service interval is set with the calibration: it needs write")
+        check_tubing_service_ml(tubing_service_ml)
+        keys = getattr(link, "keys", None)
+        if keys is not None and "clinician" not in keys:
+            raise CalibrationError("setting tubing_service_ml needs the clinician key (the bench role may set "
+                                   "nl_per_step alone): give a key file with a clinician key, or leave it out")
     if fill_ml:
         link.call("refill", volume_ml=fill_ml, **BENCH_FLUID)
         link.call("sim.fill", volume_nl=round(fill_ml * 1_000_000))
@@ -171,6 +192,11 @@ def calibrate(link, steps=DEFAULT_STEPS, runs=DEFAULT_RUNS, balance=None, advanc
     result["written"] = False
     if write:
         result["written_nl_per_step"] = round(result["nl_per_step"], 3)
-        link.call("set", nl_per_step=result["written_nl_per_step"])
+        settings = {"nl_per_step": result["written_nl_per_step"]}
+        if tubing_service_ml is not None:
+            settings["tubing_service_ml"] = tubing_service_ml
+        link.call("set", **settings)
         result["written"] = True
+        if tubing_service_ml is not None:
+            result["tubing_service_ml"] = tubing_service_ml
     return result

@@ -128,7 +128,8 @@ def _calibration_result(args, log):
         if args.verify and args.sim:
             verify["before"] = accuracy.sim_accuracy(link, args.rate_ul_h)
         result = calibrate.calibrate(link, args.steps, args.runs, balance, advance, args.density_g_ml,
-                                     args.resolution_g, fill_ml=fill_ml, write=args.write, log=log)
+                                     args.resolution_g, fill_ml=fill_ml, write=args.write, log=log,
+                                     tubing_service_ml=args.tubing_service_ml)
         if args.verify and args.sim:
             verify["after"] = accuracy.sim_accuracy(link, args.rate_ul_h)
     finally:
@@ -164,6 +165,10 @@ def cmd_calibrate(args):
         print("  pump calibration was %.3f nL/step (change %+.3f %%)%s" % (
             result["old_nl_per_step"], result["change_pct"],
             "; written: %.3f nL/step" % result["written_nl_per_step"] if result["written"] else "; not written"))
+    if "tubing_service_ml" in result:
+        print("  tubing service reminder: %s" % (
+            "after %g mL from this calibration" % result["tubing_service_ml"] if result["tubing_service_ml"]
+            else "off"))
     for key in ("before", "after"):
         if key in verify:
             print("  flow-rate error %s calibration: %+.3f %%" % (key, verify[key]["flow_error_pct"]))
@@ -227,6 +232,9 @@ def register(sub):
     cal.add_argument("--resolution-g", type=float, default=calibrate.DEFAULT_RESOLUTION_G,
                      help="balance resolution in g (0.00001)")
     cal.add_argument("--write", action="store_true", help="set nl_per_step on the pump")
+    cal.add_argument("--tubing-service-ml", type=float, metavar="ML",
+                     help="with --write: also set the tubing reminder (setting tubing_service_ml, warning "
+                          "TUBING_SERVICE) to ML from this calibration on; 0 turns it off; needs the clinician key")
     cal.add_argument("--verify", action="store_true", help="simulator: IEC accuracy test before and after")
     cal.add_argument("--rate-ul-h", type=float, default=20.0, help="--verify: set rate (20)")
     cal.add_argument("--json", action="store_true", help="print one JSON object")
@@ -248,5 +256,13 @@ def _with_density(fn):
             args.density_g_ml = calibrate.DEFAULT_DENSITY_G_ML
         if not (args.sim or args.port or args.mass_g or args.weighings):
             return _err("calibrate: give --sim, --port, --mass-g or --weighings", 2)
+        if args.tubing_service_ml is not None:
+            if not args.write or args.weighings or not (args.sim or args.port):
+                return _err("calibrate: --tubing-service-ml is written with the calibration: it needs --write "
+                            "and a pump (--sim or --port)", 2)
+            try:
+                calibrate.check_tubing_service_ml(args.tubing_service_ml)
+            except calibrate.CalibrationError as exc:
+                return _err("calibrate: --tubing-service-ml: %s" % exc, 2)
         return fn(args)
     return run

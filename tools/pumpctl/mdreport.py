@@ -17,24 +17,19 @@ PERIOD_MONTH_S = 30 * 86400
 
 
 class SamplingRunner(Runner):
-    """The scenario runner, also reading the firmware's status and the mock's truth after every
-    simulated day and every action (for the plots)."""
+    """The scenario runner, also keeping the firmware's status and the mock's truth at every sample the
+    runner takes (the start, every simulated day, every action, the end) for the plots. Built on the
+    runner's public on_sample hook only."""
 
     def __init__(self, *args, **kw):
-        Runner.__init__(self, *args, **kw)
+        if "on_sample" in kw:
+            raise TypeError("SamplingRunner takes the samples itself")
+        Runner.__init__(self, *args, on_sample=self.add_sample, **kw)
         self.samples = []
 
-    def _pull_log(self, link):
-        Runner._pull_log(self, link)
-        self._sample(link)
-
-    def _do(self, link, action):
-        Runner._do(self, link, action)
-        self._sample(link)
-
-    def _sample(self, link):
-        status = link.call("status")
-        mock = link.call("sim.state")
+    def add_sample(self, t_s, status, mock):
+        """Keep one sample, stamped with the pump's wall clock like its events (a second sample at the
+        same second replaces the first)."""
         sample = {"t_s": status["t_s"], "delivered_pl": status["delivered_pl"],
                   "delivered_pg": status["delivered_pg"], "reservoir_pl": status["reservoir_pl"],
                   "mock_moved_pl": mock["moved_pl"], "mock_reservoir_pl": mock["reservoir_pl"],
@@ -162,9 +157,21 @@ def accuracy_section(result):
         intro, _table(("window", "max error %", "min error %", "windows"), rows))
 
 
-def summary_rows(report):
+def realism_text(pump):
+    """The scenario's mock realism settings in words, or None if it has none."""
+    parts = []
+    if pump.get("noise_ppm"):
+        parts.append("noise +/-%d ppm per step (seed %d)" % (pump["noise_ppm"], pump.get("noise_seed", 1)))
+    if pump.get("wear_ppm_per_ml"):
+        parts.append("tubing wear %d ppm per mL" % pump["wear_ppm_per_ml"])
+    if pump.get("battery_drain_uv_per_day"):
+        parts.append("battery drain %d uV per day" % pump["battery_drain_uv_per_day"])
+    return ", ".join(parts) or None
+
+
+def summary_rows(report, pump=None):
     fw, mock = report["delivered_ul"], report["mock_delivered_ul"]
-    return [
+    rows = [
         ("simulated", format_duration(report["until_s"])),
         ("interpreter / wall time", "%s / %.1f s" % (report["interp"], report["wall_s"])),
         ("delivered, firmware count", "%.3f mL" % (fw / 1000)),
@@ -177,6 +184,10 @@ def summary_rows(report):
         ("therapy at the end", _therapy_text(report["therapy"])),
         ("alarms raised / refused actions", "%d / %d" % (len(report["alarms"]), len(report["refused"]))),
     ]
+    realism = realism_text(pump or {})
+    if realism:
+        rows.append(("mock pump realism", realism))
+    return rows
 
 
 def write_report(scenario, out_dir, interp="micropython", rate_ul_h=20.0, with_accuracy=True, progress=None):
@@ -189,7 +200,7 @@ def write_report(scenario, out_dir, interp="micropython", rate_ul_h=20.0, with_a
                                              title=scenario.name)}
     parts = ["# Bench report: %s\n" % scenario.name,
              "Written by `pumpctl report`. Times are `days HH:MM:SS` of the pump's clock from the start.\n",
-             "## Summary\n\n" + _table(("quantity", "value"), summary_rows(report)) + "\n",
+             "## Summary\n\n" + _table(("quantity", "value"), summary_rows(report, scenario.pump)) + "\n",
              "## Delivered per period\n\n" + _table(
                  ("from", "to", "firmware mL", "truly moved mL", "difference %", "drug mg"),
                  period_rows(samples, report["until_s"])) + "\n",

@@ -2,6 +2,12 @@
 
 Time moves only through `sim.run`; every action is sent at its `at` second. The event log is pulled
 after every chunk of virtual time so that nothing is lost to the firmware's bounded RAM ring.
+
+Sampling hook: `Runner(..., on_sample=fn)` calls fn(t_s, status, mock) at the start, after every
+chunk of virtual time (one simulated day), after every action and at the end, with t_s the scenario's
+virtual second, `status` the firmware's status reply and `mock` the simulator's sim.state (the mock's
+truth). status["t_s"] is the pump's wall clock, which differs from t_s after a set_time action or a
+power cycle that lost the clock. Without on_sample the runner reads nothing extra.
 """
 
 import time
@@ -15,6 +21,10 @@ REPORT_KEYS = ("until_s", "delivered_ul", "mock_delivered_ul", "reservoir_ul", "
                "refused", "events", "refill_due_s")
 
 
+# the mocks' realism: scenario "pump" key -> simulator option of the same name, a whole number
+REALISM_OPTIONS = ("noise_ppm", "noise_seed", "wear_ppm_per_ml", "battery_drain_uv_per_day")
+
+
 def sim_options(scenario, start_ticks=0):
     pump = scenario.pump
     options = {"start_ticks": start_ticks}
@@ -24,15 +34,19 @@ def sim_options(scenario, start_ticks=0):
         options["true_pl_per_step"] = round(pump["true_nl_per_step"] * 1000)
     if "nl_per_step" in pump:
         options["step_pl"] = round(pump["nl_per_step"] * 1000)
+    for key in REALISM_OPTIONS:
+        if key in pump:
+            options[key] = int(pump[key])
     return options
 
 
 class Runner:
-    def __init__(self, scenario, interp="micropython", start_ticks=0, progress=None):
+    def __init__(self, scenario, interp="micropython", start_ticks=0, progress=None, on_sample=None):
         self.scenario = scenario
         self.interp = interp
         self.start_ticks = start_ticks
-        self.progress = progress  # callable(t_s, until_s) or None
+        self.progress = progress    # callable(t_s, until_s) or None
+        self.on_sample = on_sample  # callable(t_s, status, mock) or None (see the module docstring)
         self.events = []
         self.refused = []
         self._log_next = 0
@@ -42,13 +56,17 @@ class Runner:
         link = PumpLink.simulator(self.interp, **sim_options(self.scenario, self.start_ticks))
         try:
             now_s = 0
+            self._sample(link, now_s)
             for action in self.scenario.actions:
                 now_s = self._advance(link, now_s, action.at_s)
                 self._do(link, action)
+                self._sample(link, now_s)
             now_s = self._advance(link, now_s, self.scenario.until_s)
             status = link.call("status")
             mock = link.call("sim.state")
             self._pull_log(link)
+            if self.on_sample is not None:
+                self.on_sample(now_s, status, mock)
         finally:
             code, err = link.close()
         if code not in (0, None):
@@ -60,9 +78,14 @@ class Runner:
             now_s = min(target_s, (now_s // CHUNK_S + 1) * CHUNK_S)
             link.call("sim.run", until_s=now_s)
             self._pull_log(link)
+            self._sample(link, now_s)
             if self.progress:
                 self.progress(now_s, self.scenario.until_s)
         return now_s
+
+    def _sample(self, link, now_s):
+        if self.on_sample is not None:
+            self.on_sample(now_s, link.call("status"), link.call("sim.state"))
 
     def _pull_log(self, link):
         while True:

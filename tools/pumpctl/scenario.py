@@ -9,6 +9,7 @@ refusal is reported, not an error of the scenario.
 """
 
 import json
+import math
 
 from pumpctl.timefmt import parse_time
 
@@ -42,10 +43,16 @@ FAULTS = ("motor_stall", "occlusion", "disconnect", "battery_low", "battery_eos"
 _STEP_KEYS = {"start": "time", "dose_mcg_day": "number"}
 _DEMAND_KEYS = {"dose_mcg": "number", "duration": "time", "lockout": "time", "max_per_day": "number"}
 
+# the simulated hardware: "number" (above 0), or (lo, hi) a whole number in that range (the mocks'
+# realism; the same ranges as boards/sim/bench.py REALISM_LIMITS, checked by a test)
 PUMP_SETTINGS = {
     "reservoir_capacity_ml": "number",
     "true_nl_per_step": "number",
     "nl_per_step": "number",
+    "noise_ppm": (0, 1_000_000),
+    "noise_seed": (0, 0xFFFFFFFF),
+    "wear_ppm_per_ml": (0, 1_000_000),
+    "battery_drain_uv_per_day": (0, 4_000_000),
 }
 
 
@@ -104,14 +111,7 @@ def parse(data):
         until_s = parse_time(data["until"])
     except ValueError as exc:
         raise ScenarioError("until: %s" % exc)
-    pump = data.get("pump", {})
-    if not isinstance(pump, dict):
-        raise ScenarioError("'pump' must be an object")
-    for key, value in pump.items():
-        if key not in PUMP_SETTINGS:
-            raise ScenarioError("pump: unknown setting '%s' (known: %s)" % (key, ", ".join(sorted(PUMP_SETTINGS))))
-        if not _check_type(value, PUMP_SETTINGS[key]) or value <= 0:
-            raise ScenarioError("pump: '%s' must be a positive number" % key)
+    pump = _pump_settings(data.get("pump", {}))
     raw_actions = data.get("actions", [])
     if not isinstance(raw_actions, list):
         raise ScenarioError("'actions' must be a list")
@@ -120,6 +120,30 @@ def parse(data):
         actions.append(_parse_action(index, raw, until_s))
     actions.sort(key=lambda a: a.at_s)  # stable: same-time actions keep file order
     return Scenario(name, pump, actions, until_s)
+
+
+def _pump_settings(pump):
+    """The scenario's "pump" object, checked; whole-number settings come back as ints."""
+    if not isinstance(pump, dict):
+        raise ScenarioError("'pump' must be an object")
+    out = {}
+    for key, value in pump.items():
+        if key not in PUMP_SETTINGS:
+            raise ScenarioError("pump: unknown setting '%s' (known: %s)" % (key, ", ".join(sorted(PUMP_SETTINGS))))
+        kind = PUMP_SETTINGS[key]
+        if kind == "number":
+            if not _check_type(value, kind) or value <= 0:
+                raise ScenarioError("pump: '%s' must be a positive number (got %s)" % (key, json.dumps(value)))
+            out[key] = value
+            continue
+        lo, hi = kind
+        whole = _check_type(value, "number") and (isinstance(value, int) or
+                                                  (math.isfinite(value) and value.is_integer()))
+        if not whole or not lo <= value <= hi:
+            raise ScenarioError("pump: '%s' must be a whole number from %d to %d (got %s)"
+                                % (key, lo, hi, json.dumps(value)))
+        out[key] = int(value)
+    return out
 
 
 def _parse_action(index, raw, until_s):
