@@ -115,12 +115,19 @@ class Simulation:
         at that instant too."""
         clock = self.clock
         while True:
-            horizon = clock.horizon_ms                  # clock.at_horizon(), written out
-            was_at_horizon = horizon is not None and clock.elapsed_ms >= horizon
-            self.pump.loop_once()
+            horizon = clock.horizon_ms
+            if horizon is not None and clock.elapsed_ms < horizon:
+                pump = self.pump
+                # the hot loop; a command served meanwhile may move the horizon or ask for a power cut
+                while clock.elapsed_ms < horizon and self.pending is None and clock.horizon_ms == horizon:
+                    pump.loop_once()
+                if self.pending is not None:
+                    self._carry_out_pending()
+                continue
+            self.pump.loop_once()        # at the horizon (or none): one pass per check
             if self.pending is not None:
                 self._carry_out_pending()
-            if was_at_horizon and not self.serial.any() and not self.pump.reader.has_line():
+            if horizon is not None and not self.serial.any() and not self.pump.reader.has_line():
                 return
 
     def run_until_s(self, t_s):
