@@ -117,18 +117,25 @@ class Simulation:
         while True:
             horizon = clock.horizon_ms
             if horizon is not None and clock.elapsed_ms < horizon:
-                pump = self.pump
-                # the hot loop; a command served meanwhile may move the horizon or ask for a power cut
-                while clock.elapsed_ms < horizon and self.pending is None and clock.horizon_ms == horizon:
-                    pump.loop_once()
-                if self.pending is not None:
-                    self._carry_out_pending()
+                self.run_short_of_horizon()
                 continue
             self.pump.loop_once()        # at the horizon (or none): one pass per check
             if self.pending is not None:
                 self._carry_out_pending()
             if horizon is not None and not self.serial.any() and not self.pump.reader.has_line():
                 return
+
+    def run_short_of_horizon(self):
+        """The simulator's hot loop: main-loop passes while the clock is short of its horizon and
+        no bench verb is pending (a command served meanwhile may move the horizon or ask for a power
+        cut)."""
+        clock = self.clock
+        horizon = clock.horizon_ms
+        pump = self.pump
+        while clock.elapsed_ms < horizon and self.pending is None and clock.horizon_ms == horizon:
+            pump.loop_once()
+        if self.pending is not None:
+            self._carry_out_pending()
 
     def run_until_s(self, t_s):
         """Run to virtual second t_s; keep the notices the firmware sent meanwhile."""
