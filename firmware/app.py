@@ -92,9 +92,7 @@ class Pump(Persistence):
         self.bridge_left_pl = 0       # bridge bolus: volume still to push at the old concentration
         self.bridge_conc_mcg_ml = 0
         self.refill_due_s = None      # cached forecast, recomputed after every change
-        self._house_ticks = now       # housekeeping due (first wake-up at or after it runs it) ...
-        self._house_late_ticks = now  # ... and the latest it may run (the loop sleeps no longer)
-        self._schedule_housekeeping(now)
+        self._schedule_housekeeping(now)   # sets _house_ticks and _house_late_ticks
         self._boundary_armed = False  # a scheduled rate change (or its re-arm point) is pending
         self._boundary_real = False
         self._boundary_s = 0
@@ -183,9 +181,10 @@ class Pump(Persistence):
             deadline = bolus.next_ticks
         if self._boundary_armed and ((self._boundary_ticks - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
             deadline = self._boundary_ticks
-        tones = self.tones
-        if tones.playing and ((tones.next_ticks() - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
-            deadline = tones.next_ticks()
+        if self.tones.playing:
+            edge = self.tones.next_ticks()
+            if ((edge - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
+                deadline = edge
         if ((deadline - now + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
             return now
         return deadline
@@ -375,6 +374,9 @@ class Pump(Persistence):
 
     # --- housekeeping ---------------------------------------------------------------------------
     def _schedule_housekeeping(self, from_ticks):
+        """Next housekeeping due one period after from_ticks (_house_ticks: the first wake-up at or
+        after it runs it) and at the latest half a period later (_house_late_ticks: the loop never
+        sleeps past it)."""
         period = self.config.housekeeping_ms
         self._house_ticks = (from_ticks + period) & _TICKS_MASK
         self._house_late_ticks = (from_ticks + period + period // 2) & _TICKS_MASK

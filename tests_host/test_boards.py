@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+from pumpctl.link import venv_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKES = os.path.join(ROOT, "tests_host", "fakes")
@@ -32,10 +33,7 @@ deploy_tool = _load("pump_deploy_tool", "tools/deploy.py")
 
 
 def _tool(name):
-    here = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.exists(here):
-        return here
-    found = shutil.which(name)
+    found = venv_tool(name)
     if not found:
         pytest.fail("%s not found next to %s or on PATH (make venv installs it)" % (name, sys.executable))
     return found

@@ -228,9 +228,6 @@ def budget_rows():
         wakes, needed = _wakeup_ratio(programme, fault)
         rows.append(("wake-ups/day, " + name, "%.0f of %.0f needed (x%.3f)" % (wakes, needed, wakes / needed),
                      "<= x1.05"))
-    boot = _micropython_json("bench_boot.py")
-    rows.append(("boot to first resumed step (MicroPython)", "%.1f ms (boot %.1f ms)" % (
-        boot["first_step_ms"], boot["boot_ms"]), "-"))
     wall, report = _seven_years_wall_s()
     rows.append(("7 simulated years, longrun_7y_baclofen (%d steps, MicroPython)" % report["steps"],
                  "%.1f s" % wall, "< 60 s"))

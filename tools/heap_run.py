@@ -39,6 +39,8 @@ import sys
 import tempfile
 import time
 
+from pumpctl.link import venv_tool
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUDGET = 32 * 1024
 DAYS = 30
@@ -89,17 +91,10 @@ mp.runPython("run.finish()");
 
 
 def _bin(name):
-    here = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.exists(here):
-        return here
-    found = shutil.which(name)
+    found = venv_tool(name)
     if not found:
         raise RuntimeError("%s not found: run 'make venv' first" % name)
     return found
-
-
-def micropython_binary():
-    return _bin("micropython")
 
 
 def wasm_package():
@@ -206,7 +201,7 @@ class Staged:
 
     def _command(self, heapsize, mode, args):
         if mode != "wasm32":
-            return [micropython_binary(), "-X", "heapsize=%d" % heapsize,
+            return [_bin("micropython"), "-X", "heapsize=%d" % heapsize,
                     os.path.join(ROOT, "tools", "heap_boot.py"), mode, self.code(mode)] + args
         pkg = wasm_package()
         if pkg is None:

@@ -76,15 +76,9 @@ def call(link, cmd, **args):
 
 def run_command(args, body):
     """Open the link, run body(link, args) -> (reply, human renderer or None), print, close."""
+    link = None
     try:
         link = open_link(args)
-    except UsageError as exc:
-        sys.stderr.write("pumpctl: %s\n" % exc)
-        return 2
-    except LinkError as exc:
-        sys.stderr.write("pumpctl: %s\n" % exc)
-        return 1
-    try:
         reply, human = body(link, args)
     except Refused as exc:
         if args.json:
@@ -98,7 +92,8 @@ def run_command(args, body):
         sys.stderr.write("pumpctl: %s\n" % exc)
         return 1
     finally:
-        link.close()
+        if link is not None:
+            link.close()
     if args.json:
         sys.stdout.write(json.dumps(reply) + "\n")
     elif human is not None:

@@ -27,11 +27,16 @@ class LinkError(Exception):
     pass
 
 
-def micropython_binary():
-    here = os.path.join(os.path.dirname(sys.executable), "micropython")
+def venv_tool(name):
+    """Path of the executable `name` installed next to this Python (.venv/bin), else on PATH, else None."""
+    here = os.path.join(os.path.dirname(sys.executable), name)
     if os.path.exists(here):
         return here
-    found = shutil.which("micropython")
+    return shutil.which(name)
+
+
+def micropython_binary():
+    found = venv_tool("micropython")
     if not found:
         raise LinkError("the MicroPython unix port ('micropython') is not installed: run 'make test' or "
                         "'make sim' once to create .venv")
