@@ -1,12 +1,15 @@
 # Micro-dosing pump firmware: host-side entry points.
 #   make sim     run the bundled demo scenario on the simulator (firmware on the MicroPython unix port)
 #   make test    the whole host test suite (CPython + MicroPython unix port + mpy-cross)
-# Both create .venv from the pinned requirements first.
+# Both create .venv from the pinned requirements first: `make sim` only the runtime (requirements.txt),
+# `make test` the developer tools as well (requirements-dev.txt).
 
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 BOARD   ?= pico
 PORT    ?= /dev/ttyACM0
 SCENARIO ?= scenarios/demo_90d_baclofen.json
@@ -17,20 +20,24 @@ venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 sim: $(STAMP)
 	$(BIN)/pumpctl run $(SCENARIO)
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q tests_host
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check firmware hal boards tools tests_host
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python tools/bench.py
 
 clean:

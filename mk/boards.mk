@@ -12,7 +12,7 @@ PIP_QUIET     := --quiet --disable-pip-version-check
 
 # Stub packages (each with its dependencies, e.g. micropython-stdlib-stubs) go into their own
 # --target dirs, never into the venv's site-packages: they would shadow CPython's sys/os/time there.
-$(STUBS_STAMP): $(STAMP)
+$(STUBS_STAMP): $(DEV_STAMP)
 	rm -rf $(STUBS)/rp2 $(STUBS)/esp32
 	$(BIN)/python -m pip install $(PIP_QUIET) --target $(STUBS)/rp2 micropython-rp2-stubs==$(STUBS_VERSION) $(STDLIB_STUBS)
 	$(BIN)/python -m pip install $(PIP_QUIET) --target $(STUBS)/esp32 micropython-esp32-stubs==$(STUBS_VERSION) $(STDLIB_STUBS)
