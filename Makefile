@@ -1,6 +1,6 @@
 # Micro-dosing pump firmware: host-side entry points.
 #   make sim     run the bundled demo scenario on the simulator (firmware on the MicroPython unix port)
-#   make test    the whole host test suite (CPython + MicroPython unix port + mpy-cross)
+#   make test    the whole host test suite (CPython + MicroPython unix port + 32-bit MicroPython + mpy-cross)
 # Both create .venv from the pinned requirements first: `make sim` only the runtime (requirements.txt),
 # `make test` the developer tools as well (requirements-dev.txt).
 
@@ -31,8 +31,10 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 sim: $(STAMP)
 	$(BIN)/pumpctl run $(SCENARIO)
 
+# the firmware tests on CPython, on the PyPI unix port and on the 32-bit build when found (PUMP_MPY32, else
+# ../shared/emu): pytest-xdist shares them out over the cores, file by file (tests_host/conftest.py)
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q tests_host
+	$(BIN)/python -m pytest -q -n auto tests_host
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check firmware hal boards tools tests_host
@@ -45,3 +47,5 @@ clean:
 
 include mk/boards.mk
 -include mk/bench.mk
+-include mk/ui.mk
+-include mk/emu.mk

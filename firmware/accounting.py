@@ -4,6 +4,8 @@ Volumes are split into a whole part and a remainder so every counter stays below
 pump's life: per-fill volume in nL + pL (0..999); lifetime volume banked in uL + pL (0..999_999);
 lifetime drug mass banked in mcg + pg (0..999_999). The reservoir estimate is
 `reservoir_nl` nL minus `_reservoir_owed_pl` pL. on_step() is the only per-step call: no allocation.
+Splits use // and %, never divmod(): on MicroPython divmod() of a long int returns heap ints even when
+their values are small, and every sum with them (each step's) would allocate again.
 """
 
 from micropython import const
@@ -16,8 +18,8 @@ _PG_PER_MCG = const(1_000_000)
 class Accounting:
     def __init__(self, step_pl):
         self.step_pl = 0
-        self._step_nl = 0
-        self._step_rem_pl = 0
+        self.step_whole_nl = 0      # one step = step_whole_nl nL + step_rem_pl pL (0..999)
+        self.step_rem_pl = 0
         # current fill
         self.drug = None
         self.conc_mcg_ml = 0
@@ -36,25 +38,26 @@ class Accounting:
     def set_step_pl(self, step_pl):
         self.bank()
         self.step_pl = step_pl
-        self._step_nl = step_pl // _PL_PER_NL
-        self._step_rem_pl = step_pl % _PL_PER_NL
+        self.step_whole_nl = step_pl // _PL_PER_NL
+        self.step_rem_pl = step_pl % _PL_PER_NL
 
     def on_step(self):
-        self.steps = (self.steps + 1) & 0x3FFFFFFF
-        self.fill_nl += self._step_nl
-        self._fill_pl += self._step_rem_pl
+        self.steps = 0 if self.steps >= 0x3FFFFFFF else self.steps + 1    # wraps at 2**30, never reaches it
+        self.fill_nl += self.step_whole_nl
+        self._fill_pl += self.step_rem_pl
         if self._fill_pl >= _PL_PER_NL:
             self._fill_pl -= _PL_PER_NL
             self.fill_nl += 1
-        self.reservoir_nl -= self._step_nl
-        self._reservoir_owed_pl += self._step_rem_pl
+        self.reservoir_nl -= self.step_whole_nl
+        self._reservoir_owed_pl += self.step_rem_pl
         if self._reservoir_owed_pl >= _PL_PER_NL:
             self._reservoir_owed_pl -= _PL_PER_NL
             self.reservoir_nl -= 1
 
     def consume_pl(self, volume_pl):
         """Count `volume_pl` as delivered without steps (the journal's reserve after a reset)."""
-        nl, pl = divmod(volume_pl, _PL_PER_NL)
+        nl = volume_pl // _PL_PER_NL      # // and %, not divmod(): see the module docstring
+        pl = volume_pl % _PL_PER_NL
         self.fill_nl += nl
         self._fill_pl += pl
         if self._fill_pl >= _PL_PER_NL:
@@ -74,11 +77,15 @@ class Accounting:
         fill_pl = self.fill_nl * _PL_PER_NL + self._fill_pl
         if fill_pl == 0:
             return
-        ul, pl = divmod(self._bank_pl + fill_pl, _PL_PER_UL)
+        total_pl = self._bank_pl + fill_pl
+        ul = total_pl // _PL_PER_UL
+        pl = total_pl % _PL_PER_UL
         self._bank_ul += ul
         self._bank_pl = pl
         # 1 pL at 1 mcg/mL is 1 fg = 0.001 pg; fractions of a pg are dropped (< 1e-6 mcg)
-        mcg, pg = divmod(self._bank_pg + fill_pl * self.conc_mcg_ml // 1000, _PG_PER_MCG)
+        total_pg = self._bank_pg + fill_pl * self.conc_mcg_ml // 1000
+        mcg = total_pg // _PG_PER_MCG
+        pg = total_pg % _PG_PER_MCG
         self._bank_mcg += mcg
         self._bank_pg = pg
         self.fill_nl = 0

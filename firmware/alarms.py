@@ -81,9 +81,13 @@ class Alarms:
         return code in self.active
 
     def tier_to_sound(self, t_s):
-        """The highest tier among active alarms that are not silenced, or None."""
+        """The highest tier among active alarms that are not silenced, or None. Allocation-free
+        (housekeeping calls it while an alarm is active): a dict's keys are iterated in place, where
+        .values() would make a view object each time."""
         tier = None
-        for entry in self.active.values():
+        active = self.active
+        for code in active:
+            entry = active[code]
             if entry[2] <= t_s:
                 if entry[1] == CRITICAL:
                     return CRITICAL

@@ -9,7 +9,8 @@ wake-up of a step when one comes within that slack (one wake-up instead of two).
 
 Step-path tick arithmetic is written out inline (`_TICKS_*` below) instead of calling the clock's
 ticks_diff/ticks_add: the HAL contract fixes the wrap at 2**30 on every board, and a call per
-comparison is the largest cost of a wake-up on MicroPython.
+comparison is the largest cost of a wake-up on MicroPython. It uses the small-int idioms of
+hal/interfaces.py (no intermediate reaches 2**30, where a board's int becomes a heap object).
 
 Data path: serial line -> protocol -> therapy (rate, nL/day) -> planners (tick of the next step) ->
 stepper HAL -> accounting (delivered, reservoir) -> event log and alarms.
@@ -22,7 +23,7 @@ Pump's state; splitting the rates into a mixin module was tried and costs 566 B 
 
 from micropython import const
 
-from firmware import VERSION, boot, forecast
+from firmware import VERSION, boot, calibration, forecast
 from firmware.accounting import Accounting
 from firmware.alarms import Alarms
 from firmware.app_persist import Persistence
@@ -42,7 +43,7 @@ _MAX_BURST = const(64)            # steps emitted in one wake-up at most (then t
 _MAX_LINES = const(4)             # serial lines served in one wake-up at most
 _BOUNDARY_HORIZON_MS = const(1 << 27)  # a scheduled change further away is re-armed later (1.5 days)
 _TICKS_MASK = const(0x3FFFFFFF)   # HAL ticks wrap at 2**30 (hal.interfaces.COUNTER_PERIOD)
-_TICKS_HALF = const(0x20000000)   # diff(a, b) = ((a - b + HALF) & MASK) - HALF, valid while |a - b| < 2**29
+_TICKS_HALF = const(0x20000000)   # d = a - b folded into [-HALF, HALF) is ticks_diff(a, b) (hal/interfaces.py)
 
 
 class Config:
@@ -50,6 +51,9 @@ class Config:
 
     def __init__(self):
         self.step_pl = 50_000                   # calibration: pL per step
+        self.nominal_step_pl = 0                # the pump's nominal hardware step, pL (bench only; bounds the
+                                                # calibration and the guard: firmware/calibration.py); 0: the
+                                                # board's default calibration above
         self.reservoir_capacity_nl = 20_000_000
         self.low_reservoir_nl = 2_000_000       # LOW_RESERVOIR threshold (domain default 2 mL)
         self.minimum_nl_day = 48_000            # minimum mode: keeps the catheter open
@@ -68,6 +72,8 @@ class Pump(Persistence):
     def __init__(self, hw, config=None, reset_cause="power_on"):
         self.hw = hw
         self.config = config or Config()
+        if not self.config.nominal_step_pl:
+            self.config.nominal_step_pl = self.config.step_pl
         clock = hw.clock
         now = clock.ticks_ms()
         wall = clock.rtc_s()
@@ -89,9 +95,11 @@ class Pump(Persistence):
         self.safe = False             # the one shutdown path ran (internal fault)
         self.stop_mask = 0            # STOP_* bits: delivery is blocked while any is set
         self.test_rate_gain = 1       # bench test hook only: makes the scheduler misbehave (guard test)
-        self.bridge_left_pl = 0       # bridge bolus: volume still to push at the old concentration
+        self.bridge_left_nl = 0       # bridge bolus: the volume still to push at the old concentration is
+        self.bridge_owed_pl = 0       # bridge_left_nl nL less bridge_owed_pl pL (0..999): small ints per step
         self.bridge_conc_mcg_ml = 0
         self.refill_due_s = None      # cached forecast, recomputed after every change
+        self._forecast_pending = False  # recompute after this pass's steps (never on the step path)
         self._schedule_housekeeping(now)   # sets _house_ticks and _house_late_ticks
         self._boundary_armed = False  # a scheduled rate change (or its re-arm point) is pending
         self._boundary_real = False
@@ -138,16 +146,19 @@ class Pump(Persistence):
         if supervisor.guard.check(tb.wall_s - tb.jump_s):    # monotonic seconds (tb.mono_s())
             supervisor.guard_tripped()
         self._deliver(now)
+        if self._forecast_pending:        # a bolus, bridge or delivery stop ended in _deliver()
+            self.update_forecast()
         if self.tones.playing:
             self.tones.service(now)
         if self.reader.buffered or hw.serial.any():
             self._serve()
-        if ((now - self._house_ticks + _TICKS_HALF) & _TICKS_MASK) >= _TICKS_HALF:   # now >= due
+        d = now - self._house_ticks                  # now >= due: ticks_diff(now, due) >= 0, folded
+        if (0 <= d < _TICKS_HALF) or d < -_TICKS_HALF:
             self._housekeeping(now)
         if self._journal_pending:
             self.write_journal()
         hw.watchdog.feed()
-        self.wakeups = (self.wakeups + 1) & 0x3FFFFFFF
+        self.wakeups = 0 if self.wakeups >= _TICKS_MASK else self.wakeups + 1
         hw.clock.sleep_until(self._deadline(now), hw.serial)
 
     def run_forever(self):
@@ -168,24 +179,32 @@ class Pump(Persistence):
 
     def _deadline(self, now):
         """The earliest of everything due (ticks); `now` if something is overdue. Tick comparisons
-        inline: a < b  <=>  ((a - b + HALF) & MASK) < HALF."""
+        inline, on d = a - b (small): a before b  <=>  -HALF <= d < 0  or  d >= HALF."""
         reader = self.reader
         if reader.buffered and reader.has_line():   # lines read from the port wait: serve them at once
             return now
         deadline = self._house_late_ticks
         basal = self.planner
-        if basal.running and ((basal.next_ticks - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
-            deadline = basal.next_ticks
+        if basal.running:
+            d = basal.next_ticks - deadline
+            if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
+                deadline = basal.next_ticks
         bolus = self.bolus.planner
-        if bolus.running and ((bolus.next_ticks - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
-            deadline = bolus.next_ticks
-        if self._boundary_armed and ((self._boundary_ticks - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
-            deadline = self._boundary_ticks
+        if bolus.running:
+            d = bolus.next_ticks - deadline
+            if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
+                deadline = bolus.next_ticks
+        if self._boundary_armed:
+            d = self._boundary_ticks - deadline
+            if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
+                deadline = self._boundary_ticks
         if self.tones.playing:
             edge = self.tones.next_ticks()
-            if ((edge - deadline + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
+            d = edge - deadline
+            if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
                 deadline = edge
-        if ((deadline - now + _TICKS_HALF) & _TICKS_MASK) < _TICKS_HALF:
+        d = deadline - now
+        if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
             return now
         return deadline
 
@@ -202,19 +221,29 @@ class Pump(Persistence):
         while n < _MAX_BURST:
             which = 0
             t = now
-            # d = ticks_diff(x, t) written out; x <= t  <=>  d <= 0
-            if basal.running and ((basal.next_ticks - t + _TICKS_HALF) & _TICKS_MASK) <= _TICKS_HALF:
-                which = 1
-                t = basal.next_ticks
+            # d = ticks_diff(x, t) written out in small ints (hal/interfaces.py); x <= t  <=>  d <= 0
+            if basal.running:
+                d = basal.next_ticks - t
+                if (-_TICKS_HALF <= d <= 0) or d >= _TICKS_HALF:
+                    which = 1
+                    t = basal.next_ticks
             if bolus.running:
-                d = ((bolus.next_ticks - t + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+                d = bolus.next_ticks - t
+                if d >= _TICKS_HALF:
+                    d = d - _TICKS_HALF - _TICKS_HALF
+                elif d < -_TICKS_HALF:
+                    d = d + _TICKS_HALF + _TICKS_HALF
                 if d < 0 or (which == 0 and d == 0):
                     which = 2
                     t = bolus.next_ticks
             # a scheduled change strictly before the chosen step goes first; at the same tick the
             # step was earned under the old rate, so it goes out first
             if self._boundary_armed:
-                d = ((self._boundary_ticks - t + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+                d = self._boundary_ticks - t
+                if d >= _TICKS_HALF:
+                    d = d - _TICKS_HALF - _TICKS_HALF
+                elif d < -_TICKS_HALF:
+                    d = d + _TICKS_HALF + _TICKS_HALF
                 if d < 0 or (which == 0 and d == 0):
                     self._on_boundary()
                     continue
@@ -236,7 +265,7 @@ class Pump(Persistence):
             # thresholds this step crossed (each a rare path behind one comparison)
             if acct.reservoir_nl <= self.config.low_reservoir_nl:
                 self._on_low(t)
-            if self.bridge_left_pl > 0:
+            if self.bridge_left_nl > 0:
                 self._bridge_step(t)
             if acct.reservoir_nl < self._min_step_nl:
                 self._on_empty(t)
@@ -252,10 +281,33 @@ class Pump(Persistence):
                                     "reservoir %d nL" % self.acct.reservoir_nl)
 
     def _bridge_step(self, at_ticks):
-        """A step pushed out drug of the old concentration (bridge bolus after a refill)."""
-        self.bridge_left_pl -= self.acct.step_pl
-        if self.bridge_left_pl <= 0:
+        """A step pushed out drug of the old concentration (bridge bolus after a refill). Whole nL and
+        a pL remainder, as in the accounts: a 2 mL bridge is 2e9 pL, beyond a board's small int."""
+        acct = self.acct
+        left = self.bridge_left_nl - acct.step_whole_nl
+        owed = self.bridge_owed_pl + acct.step_rem_pl
+        if owed >= 1000:
+            owed -= 1000
+            left -= 1
+        self.bridge_owed_pl = owed
+        self.bridge_left_nl = left
+        if left <= 0:                 # left nL - owed pL <= 0, as 0 <= owed < 1000
             self._end_bridge(at_ticks)
+
+    def set_bridge_pl(self, volume_pl):
+        """Start (or restore) a bridge with volume_pl pL still to push at bridge_conc_mcg_ml; <= 0: none."""
+        if volume_pl <= 0:
+            self.bridge_left_nl = 0
+            self.bridge_owed_pl = 0
+            return
+        nl = volume_pl // 1000            # not divmod(): it returns heap ints (hal/interfaces.py)
+        pl = volume_pl % 1000
+        self.bridge_left_nl = nl + 1 if pl else nl
+        self.bridge_owed_pl = 1000 - pl if pl else 0
+
+    def bridge_volume_pl(self):
+        """The bridge volume still to push, in pL (reporting and the journal: may be a long int)."""
+        return self.bridge_left_nl * 1000 - self.bridge_owed_pl
 
     def _on_empty(self, at_ticks):
         """Documented behaviour at empty: stop the motor (it would pump air), cancel a running bolus,
@@ -271,7 +323,7 @@ class Pump(Persistence):
         if self.bolus.active():
             self._end_bolus(at_ticks, "stopped: " + ", ".join(self.supervisor.stop_names(bit)))
         self.apply_basal(at_ticks)
-        self.update_forecast()
+        self._forecast_pending = True     # may run on the step path: recomputed after _deliver()
         self._journal_pending = True      # a reset must not forget why the pump stopped
 
     def unblock(self, bit):
@@ -294,9 +346,11 @@ class Pump(Persistence):
         return sent
 
     def _end_bridge(self, at_ticks):
-        self.bridge_left_pl = 0
+        self.bridge_left_nl = 0
+        self.bridge_owed_pl = 0
         self.log.add(self.timebase.wall_at(at_ticks), "bridge_end", {"conc_mcg_ml": self.acct.conc_mcg_ml})
         self.apply_basal(at_ticks)
+        self._forecast_pending = True     # the allowance no longer needs the old concentration's rate
 
     def _end_bolus(self, at_ticks, why):
         kind = self.bolus.kind
@@ -305,7 +359,8 @@ class Pump(Persistence):
         self.log.add(self.timebase.wall_at(at_ticks), "bolus_end",
                      {"kind": kind, "steps": total - left, "steps_missed": left, "why": why})
         self._update_stepper()
-        self.update_forecast()
+        self._forecast_pending = True     # on the step path: recomputed after _deliver() (item 14)
+        self._journal_pending = True      # a reset must not close (and count) this bolus a second time
 
     def _on_boundary(self):
         """A scheduled rate change is due (or the far one must be re-armed)."""
@@ -319,7 +374,7 @@ class Pump(Persistence):
     # --- rates ----------------------------------------------------------------------------------
     def basal_conc(self):
         """Concentration the basal rate is computed with: the old one while a bridge runs."""
-        return self.bridge_conc_mcg_ml if self.bridge_left_pl > 0 else self.acct.conc_mcg_ml
+        return self.bridge_conc_mcg_ml if self.bridge_left_nl > 0 else self.acct.conc_mcg_ml
 
     def basal_rate_at(self, wall_s):
         if self.stop_mask or self.acct.drug is None:
@@ -378,20 +433,28 @@ class Pump(Persistence):
         after it runs it) and at the latest half a period later (_house_late_ticks: the loop never
         sleeps past it)."""
         period = self.config.housekeeping_ms
-        self._house_ticks = (from_ticks + period) & _TICKS_MASK
-        self._house_late_ticks = (from_ticks + period + period // 2) & _TICKS_MASK
+        room = _TICKS_MASK - from_ticks          # ticks_add in small ints (hal/interfaces.py)
+        self._house_ticks = period - room - 1 if period > room else from_ticks + period
+        late = period + period // 2
+        self._house_late_ticks = late - room - 1 if late > room else from_ticks + late
 
     def _housekeeping(self, now):
         # next one a period after this one was due (a late run does not stretch the period), or
         # after now if the loop was held up for more than a period
         due = self._house_ticks
-        if ((now - due + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF >= self.config.housekeeping_ms:
+        late = now - due                         # ticks_diff(now, due), folded
+        if late >= _TICKS_HALF:
+            late = late - _TICKS_HALF - _TICKS_HALF
+        elif late < -_TICKS_HALF:
+            late = late + _TICKS_HALF + _TICKS_HALF
+        if late >= self.config.housekeeping_ms:
             due = now
         self._schedule_housekeeping(due)
-        self.housekeeping_runs = (self.housekeeping_runs + 1) & 0x3FFFFFFF
+        self.housekeeping_runs = 0 if self.housekeeping_runs >= _TICKS_MASK else self.housekeeping_runs + 1
         wall = self.timebase.wall_s
         self.supervisor.housekeeping(wall)
         self.alarms.update_sound(wall)   # a silence (ack) that ran out sounds again
+        self.protocol.housekeeping()     # bounded logs: write the counts of windows that are over
         if wall >= self._journal_next_s:
             self._journal_pending = True
         self._check_tubing(wall)
@@ -405,27 +468,22 @@ class Pump(Persistence):
         self.bolus.set_step_pl(step_pl, at)
         self._update_step_cache()
 
+    def apply_config(self):
+        """Hand every consumer of the configuration its present value: at boot after the settings are
+        restored and before the journal is applied (firmware/persist.py). The calibration reaches the
+        accounts, both planners and the step cache here; the guard's allowance follows at the boot's
+        update_forecast(). Other settings are read where they are used."""
+        self.set_step_pl(self.config.step_pl)
+
     def _update_step_cache(self):
         self._min_step_nl = (self.config.step_pl + 999) // 1000
 
-    def demand_nl_day(self):
-        """Volume per day if every allowed demand bolus is taken (forecast)."""
-        d = self.demand
-        if not d.enabled or self.acct.conc_mcg_ml <= 0:
-            return 0
-        return rate_nl_day(d.dose_ng * d.max_per_day, self.acct.conc_mcg_ml)
-
     def update_forecast(self):
-        acct = self.acct
-        bolus_left_pl = self.bolus.steps_left * acct.step_pl if self.bolus.active() else 0
-        above_pl = acct.reservoir_pl() - self.config.low_reservoir_nl * 1000 - bolus_left_pl
+        """The guard's allowance and the refill-due forecast (firmware/forecast.py), after a change.
+        Never on the step path: there, set _forecast_pending."""
+        self._forecast_pending = False
         self._update_allowance()
-        if acct.drug is None or self.stop_mask:
-            self.refill_due_s = None
-            return
-        self.refill_due_s = forecast.refill_due_s(
-            self.timebase.wall_s, above_pl, self.therapy, acct.conc_mcg_ml, self.config.minimum_nl_day,
-            self.demand_nl_day())
+        self.refill_due_s = forecast.for_pump(self)
 
     def top_rate_nl_day(self):
         """The highest basal rate the programme can ask for (either concentration while a bridge runs)."""
@@ -436,7 +494,7 @@ class Pump(Persistence):
         if t.mode == "minimum":
             return self.config.minimum_nl_day
         top = rate_nl_day(t.max_dose_ng_day(), acct.conc_mcg_ml)
-        if self.bridge_left_pl > 0:
+        if self.bridge_left_nl > 0:
             top = max(top, rate_nl_day(t.max_dose_ng_day(), self.bridge_conc_mcg_ml))
         return top
 
@@ -449,10 +507,13 @@ class Pump(Persistence):
         if acct.drug is None:
             self.supervisor.guard.set_allowance(0, mono)
             return
-        pulses = (self.top_rate_nl_day() * 1000 + acct.step_pl - 1) // acct.step_pl
+        # volumes into pulses with the calibration, never with less than the nominal step's band allows
+        nominal = self.config.nominal_step_pl
+        pulses = calibration.guard_pulses(self.top_rate_nl_day() * 1000, acct.step_pl, nominal)
         d = self.demand
         if d.enabled:
-            pulses += d.max_per_day * (d.dose_ng * 1_000_000 // acct.conc_mcg_ml // acct.step_pl)
+            steps = d.dose_ng * 1_000_000 // acct.conc_mcg_ml // acct.step_pl
+            pulses += d.max_per_day * calibration.guard_pulses(steps * acct.step_pl, acct.step_pl, nominal)
         self.supervisor.guard.set_allowance(pulses, mono)
 
     # --- the one shutdown path ------------------------------------------------------------------

@@ -5,10 +5,13 @@ A command that is not public (firmware/roles.py) must arrive as a signed frame:
     BODY "~" MAC        MAC = 64 lowercase hex chars of HMAC-SHA256(key of BODY's "role", BODY bytes)
 
 BODY is the JSON request and carries "role" and "ctr". The pump keeps, per role, the last accepted
-counter; a frame is accepted only with last < ctr <= last + MAX_JUMP. The new counter is written to
-flash BEFORE the command runs (write-ahead), so no frame can run twice, not even across a reset or a
-power cut in the middle of the command. A frame is consumed even if the command then refuses its
-arguments: a refused command can never be replayed later, when it might be accepted.
+counter; a frame is accepted only with last < ctr <= last + MAX_JUMP. The counter is reserved on
+flash BEFORE the command runs (write-ahead, in leases of CTR_LEASE: firmware/authstore.py), so no
+frame can run twice, not even across a reset or a power cut in the middle of the command. A frame is
+consumed even if the command then refuses its arguments: a refused command can never be replayed
+later, when it might be accepted. After a damaged key record the first provisioning starts every
+counter at a high-water mark kept in a second record (authstore.py), so the same keys provisioned
+again cannot let an old recorded frame run.
 
 Counters run 1 .. CTR_MAX (2**30 - 1, a small int on a board). The last 1024 values (from
 ROLLOVER_CTR) are reserved for keys.provision: a role that reaches ROLLOVER_CTR must be re-keyed
@@ -16,23 +19,38 @@ ROLLOVER_CTR) are reserved for keys.provision: a role that reaches ROLLOVER_CTR 
 otherwise counters carry on across a re-key, so frames recorded under any earlier key stay replays.
 
 Failures (every E_AUTH_* refusal and E_BENCH_DISABLED) are counted in a window of `window_s`
-(60 s); the first LOG_PER_WINDOW of a window are logged one by one ("auth_fail"), later ones as one
-"auth_fail_suppressed" count, so a flood cannot wear the flash log. At `max_failures` (5) in a
+(60 s). They are logged through a bounded log (firmware/ratelog.py): the first LOG_PER_WINDOW of
+every LOG_WINDOW_S (10 min) one by one ("auth_fail"), later ones as one "auth_fail_suppressed" count
+per code, so a flood cannot wear the flash (docs/protocol.md, flash wear). At `max_failures` (5) in a
 window every authenticated command is refused with E_AUTH_RATE_LIMIT for `lockout_s` (300 s,
-monotonic time: setting the clock does not shorten it); public reads keep working. The refusals
-during a lockout are logged as one count when it ends. Failures and lockouts are not persisted.
+monotonic time: setting the clock does not shorten it); public reads keep working. Every refusal
+during a lockout, whatever its code, is only counted: it neither extends the lockout nor starts a new
+one, and the count is logged once when the lockout ends. Bench commands (sim.*, fault.*, which exist
+only with a bench) are not held by a lockout, so that the simulator's virtual time (sim.run) can run
+it out; they are checked as ever. Failures and lockouts are not persisted.
 
-Keys and counters live in one atomic record ("auth", firmware/record.py): 3 slots of
-<B32sI> (key present, key, last counter) in the order of roles.ROLES.
+On a board (not the simulator) keys.provision refuses every public or weak key for every role
+(weak_key): the development keys of any role, and keys with the marks of a made-up one.
 """
 
 import binascii
-import hashlib
-import struct
 
 from micropython import const
 
 from firmware import record, roles
+from firmware.authstore import (  # noqa: F401 - CTR_MAX, MAX_JUMP, DEV_SEED, dev_key: this module's API too
+    CTR_LEASE,
+    CTR_MAX,
+    DEV_SEED,
+    KEY_BYTES,
+    MAX_JUMP,
+    RESET_CTR,
+    ROLLOVER_CTR,
+    KeyStore,
+    _lease,
+    dev_key,
+    weak_key,
+)
 from firmware.errors import (
     E_ARG_MISSING,
     E_ARG_RANGE,
@@ -50,29 +68,17 @@ from firmware.errors import (
     E_STORAGE,
     CommandError,
 )
-from firmware.hmac_sha256 import Hmac, equal
-from firmware.params import only
+from firmware.hmac_sha256 import equal
+from firmware.params import begin, only
+from firmware.ratelog import RateLog
 
-CTR_MAX = const(0x3FFFFFFF)        # 2**30 - 1
-ROLLOVER_CTR = const(0x3FFFFC00)   # 2**30 - 1024: from here on only keys.provision is accepted
-RESET_CTR = const(0x20000000)      # 2**29: re-keying a role past this restarts its counter at 0
-MAX_JUMP = const(0x100000)         # 2**20: a counter further ahead is refused (E_AUTH_STALE)
 MAX_FAILURES = const(5)
 WINDOW_S = const(60)
 LOCKOUT_S = const(300)
 LOG_PER_WINDOW = const(5)
-KEY_BYTES = const(32)
-RECORD = "auth"
+LOG_WINDOW_S = const(600)
 PROVISION = "keys.provision"
-_SLOT = "<B32sI"
-_SLOT_LEN = const(37)
 _BENCH = const(2)                  # roles.ROLES.index(roles.BENCH)
-# Development keys: the simulator's only (public seed, see boards/sim/board.py). A board refuses them.
-DEV_SEED = b"micro-dosing pump simulator development key (public, never on a board): "
-
-
-def dev_key(role):
-    return hashlib.sha256(DEV_SEED + role.encode()).digest()
 
 
 def _hex_key(value, role):
@@ -84,82 +90,27 @@ def _hex_key(value, role):
     raise CommandError(E_ARG_TYPE, "key for '%s' must be 64 lowercase hex characters" % role)
 
 
-class Auth:
+class Auth(KeyStore):
     def __init__(self, pump):
         self._pump = pump
         self.max_failures = MAX_FAILURES   # tests and the fuzz may change these three
         self.window_s = WINDOW_S
         self.lockout_s = LOCKOUT_S
-        self.keys = [None, None, None]
-        self.ctr = [0, 0, 0]
-        self._macs = [None, None, None]
-        self._seq = 0
+        self._init_store()
         self.failures = 0
         self._window_start = 0
-        self._suppressed = 0
+        self._fail_log = RateLog(pump, "auth_fail", LOG_WINDOW_S, LOG_PER_WINDOW)
         self._locked_until = None
         self._refused_locked = 0
         self.verified_role = None          # role of the frame the gate let through last (None: unsigned)
         self.record_status = self._load()  # record.OK / MISSING / CORRUPT (unreadable counts as CORRUPT)
         self._load_logged = False
 
-    # --- persistence ------------------------------------------------------------------------------
-    def _load(self):
-        try:
-            status, seq, payload = record.load(self._pump.hw.storage, RECORD)
-        except OSError:
-            return record.CORRUPT
-        if status != record.OK:
-            return status
-        if len(payload) != _SLOT_LEN * len(roles.ROLES):
-            return record.CORRUPT
-        keys = [None, None, None]
-        ctrs = [0, 0, 0]
-        for i in range(len(roles.ROLES)):
-            flag, key, ctr = struct.unpack_from(_SLOT, payload, i * _SLOT_LEN)
-            if flag > 1 or ctr > CTR_MAX:
-                return record.CORRUPT
-            keys[i] = key if flag else None
-            ctrs[i] = ctr
-        self._seq = seq
-        self._set(keys, ctrs)
-        return record.OK
-
-    def _set(self, keys, ctrs):
-        self.keys = keys
-        self.ctr = ctrs
-        self._macs = [Hmac(k) if k is not None else None for k in keys]
-
-    def _save(self, keys, ctrs):
-        """Write keys and counters atomically, then adopt them. Raises OSError (nothing adopted)."""
-        payload = b""
-        for i in range(len(roles.ROLES)):
-            key = keys[i]
-            payload += struct.pack(_SLOT, 1 if key is not None else 0, key or bytes(KEY_BYTES), ctrs[i])
-        seq = (self._seq + 1) & 0x3FFFFFFF
-        record.save(self._pump.hw.storage, RECORD, seq, payload)
-        self._seq = seq
-        self._set(keys, ctrs)
-        ok = getattr(self._pump, "_storage_ok", None)
-        if ok is not None:
-            ok()
-
-    def _storage_failed(self, exc):
-        failed = getattr(self._pump, "_storage_failed", None)
-        if failed is not None:
-            failed("auth counters", exc)
-
-    def provisioned(self):
-        return self.keys[0] is not None
-
-    def last_ctr(self, role):
-        i = roles.index(role)
-        return self.ctr[i] if i >= 0 else 0
-
     def install(self, keys_by_role, by):
-        """Store keys directly (the simulator's development keys at start). Counters are kept."""
+        """Store keys directly (the simulator's development keys at start). Counters are kept, and
+        never below the high-water mark (a damaged key record may have lost them)."""
         keys = [keys_by_role.get(role) for role in roles.ROLES]
-        self._save(keys, list(self.ctr))
+        self._save(keys, [max(self.ctr[i], self.mark[i]) for i in range(len(roles.ROLES))])
         self.record_status = record.OK
         self._log("keys", {"by": by, "roles": self._names(keys), "rekeyed": self._names(keys)})
 
@@ -177,7 +128,7 @@ class Auth:
             return
         now = pump.timebase.mono_s()
         self._note_load(now)
-        if self._locked(now):
+        if self._locked(now) and not (bench and roles.needs_bench(cmd)):
             self._refused_locked += 1
             raise CommandError(E_AUTH_RATE_LIMIT, "too many authentication failures: authenticated commands "
                                                   "refused for %d s more" % (self._locked_until - now))
@@ -215,17 +166,18 @@ class Auth:
         if ctr >= ROLLOVER_CTR and cmd != PROVISION:
             self._fail(now, E_AUTH_ROLLOVER, "role '%s' has used its counters: re-key it (keys.provision)" % role,
                        cmd, role)
-        # write-ahead: the counter is on flash before the command runs
-        ctrs = list(self.ctr)
-        ctrs[i] = ctr
-        try:
-            self._save(self.keys, ctrs)
-        except OSError as exc:
-            self.ctr[i] = ctr   # consumed in RAM all the same: no replay until the next reset
-            self._storage_failed(exc)
-            if not roles.needs_bench(cmd):   # bench commands act on the simulator's mocks only
-                self._log("auth_fail", {"error": E_STORAGE, "cmd": cmd[:24], "role": role})
-                raise CommandError(E_STORAGE, "the replay counter could not be saved (%r): refused" % (exc,))
+        # write-ahead: the counter is reserved on flash before the command runs
+        self.ctr[i] = ctr   # consumed in RAM even if the write fails: no replay until the next reset
+        if ctr > self._saved[i]:
+            saved = list(self._saved)
+            saved[i] = _lease(ctr)
+            try:
+                self._write(self.keys, saved)
+            except OSError as exc:
+                self._storage_failed(exc)
+                if not roles.needs_bench(cmd):   # bench commands act on the simulator's mocks only
+                    self._fail_log.add({"error": E_STORAGE, "cmd": cmd[:24], "role": role})
+                    raise CommandError(E_STORAGE, "the replay counter could not be saved (%r): refused" % (exc,))
         self.verified_role = role
 
     def _note_load(self, now):
@@ -236,17 +188,14 @@ class Auth:
 
     # --- failures and the rate limit ----------------------------------------------------------------
     def _fail(self, now, code, msg, cmd, role):
+        if self._locked(now):   # during a lockout: counted, never a new or longer lockout
+            self._refused_locked += 1
+            raise CommandError(code, msg)
         if now < self._window_start or now - self._window_start >= self.window_s:
-            if self._suppressed:
-                self._log("auth_fail_suppressed", {"count": self._suppressed})
-                self._suppressed = 0
             self._window_start = now
             self.failures = 0
         self.failures += 1
-        if self.failures <= LOG_PER_WINDOW:
-            self._log("auth_fail", {"error": code, "cmd": cmd[:24], "role": role if roles.index(role) >= 0 else None})
-        else:
-            self._suppressed += 1
+        self._fail_log.add({"error": code, "cmd": cmd[:24], "role": role if roles.index(role) >= 0 else None})
         if self.failures >= self.max_failures:
             self._locked_until = now + self.lockout_s
             self.failures = 0
@@ -264,6 +213,12 @@ class Auth:
         self._log("auth_lockout_end", {"refused": self._refused_locked})
         self._refused_locked = 0
         return False
+
+    def housekeeping(self, now):
+        """Write what a quiet link would leave pending: the end of a lockout that is over, and the
+        count of failures suppressed in a window that is over."""
+        self._locked(now)
+        self._fail_log.flush(now)
 
     def _log(self, kind, data):
         pump = self._pump
@@ -286,7 +241,7 @@ class Auth:
             "failures": self.failures,
             "limits": {"max_failures": self.max_failures, "window_s": self.window_s,
                        "lockout_s": self.lockout_s, "max_jump": MAX_JUMP, "rollover_ctr": ROLLOVER_CTR,
-                       "reset_ctr": RESET_CTR,
+                       "reset_ctr": RESET_CTR, "ctr_lease": CTR_LEASE,
                        "ctr_max": CTR_MAX},
         }
 
@@ -311,8 +266,9 @@ class Auth:
             key = _hex_key(value, name)
             if key == self.keys[i]:
                 raise CommandError(E_ARG_RANGE, "the new key for '%s' is the present one" % name)
-            if not sim and key == dev_key(name):
-                raise CommandError(E_ARG_RANGE, "the simulator's development key cannot go on a board")
+            if not sim and weak_key(key):
+                raise CommandError(E_ARG_RANGE, "the key for '%s' is public (a development key) or weak: "
+                                                "generate random keys (pumpctl keys generate)" % name)
             keys[i] = key
         if keys[0] is None:
             raise CommandError(E_ARG_MISSING, "a clinician key is required")
@@ -321,15 +277,34 @@ class Auth:
                 if keys[a] is not None and keys[a] == keys[b]:
                     raise CommandError(E_ARG_RANGE, "each role needs its own key")
         ctrs = list(self.ctr)
+        saved = list(self._saved)
         changed = [i for i in range(len(keys)) if keys[i] != self.keys[i]]
-        for i in changed:
-            if ctrs[i] > RESET_CTR and keys[i] is not None:
-                ctrs[i] = 0
+        reset = []
+        if signer is None:
+            # first provisioning, maybe after a damaged key record: the keys may be the old ones, so
+            # every counter starts at the high-water mark, above every frame ever accepted
+            for i in range(len(ctrs)):
+                ctrs[i] = saved[i] = max(ctrs[i], saved[i], self.mark[i])
+        else:
+            for i in changed:
+                if ctrs[i] > RESET_CTR and keys[i] is not None:   # a fresh key (the record is intact)
+                    ctrs[i] = saved[i] = 0
+                    reset.append(i)
+        begin(self._pump)
         try:
-            self._save(keys, ctrs)
+            self._write(keys, saved)
         except OSError as exc:
             self._storage_failed(exc)
             raise CommandError(E_STORAGE, "keys could not be saved (%r): nothing changed" % (exc,))
+        self._set(keys, ctrs)
+        if reset:     # lower the mark of a re-keyed role too (a power cut first keeps it high: safe side)
+            marks = list(self.mark)
+            for i in reset:
+                marks[i] = saved[i]
+            try:
+                self._write_mark(marks)
+            except OSError as exc:
+                self._storage_failed(exc)
         self.record_status = record.OK
         rekeyed = [roles.ROLES[i] for i in changed]
         self._log("keys", {"by": signer or "bench", "roles": self._names(keys), "rekeyed": rekeyed})

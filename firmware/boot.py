@@ -10,7 +10,10 @@
 - wall clock: the RTC if it runs and is not behind the journal, else the journal's time (a board
   without a backup battery): then the time off is unknown and logged as such.
 Delivery missed while the power was off is logged as an upper bound (the boot time minus the last
-journal time bounds the time off), never made up. A bolus that was running is not resumed.
+journal time bounds the time off), never made up. A bolus that was running is not resumed: it is
+closed in the log (bolus_end, why "reset", with the counts of the last journal) and its remainder is
+counted in the reset record (bolus_missed_nl, and in missed_max_nl when the time off is known).
+The settings are applied, and the calibration handed to every consumer, before the journal is.
 """
 
 from firmware import persist, record
@@ -57,6 +60,7 @@ def restore(pump, reset_cause):
     # wall clock: the RTC if it kept time, else the journal's time
     rtc = pump.hw.clock.rtc_s()
     elapsed = None
+    cut = None          # a bolus the reset cut short: [kind, steps_total, steps_left] as journalled
     if journal is not None:
         journal_t = journal["t"]
         if rtc < journal_t:
@@ -68,18 +72,26 @@ def restore(pump, reset_cause):
             notes["off_max_s"] = elapsed    # upper bound: the power went at or after the last journal
         try:
             reserve = persist.reserve_for(journal, elapsed)
-            stop_bits = persist.apply_journal(pump, journal, reserve)
+            stop_bits = persist.apply_journal(pump, journal, reserve, elapsed is not None)
             notes["reserve_nl"] = reserve // 1000
+            cut = journal.get("bolus")
+            if cut:
+                notes["bolus_missed_nl"] = cut[2] * journal["rates"][3] // 1000
         except (ValueError, KeyError, TypeError, IndexError):
             pump.acct.reservoir_nl = pump.config.low_reservoir_nl
             pump.acct._reservoir_owed_pl = 0
             notes["journal"] = "lost"
-    if settings_ok and notes.get("off_max_s"):
+    if settings_ok and notes.get("off_max_s") is not None:
         # logged, never made up: at most this much was missed (the time off is known only to within
-        # the journal interval)
+        # the journal interval), the basal over the time off and a bolus the reset cut short
         rate = pump.therapy.rate_at(tb.wall_s, pump.basal_conc(), pump.config.minimum_nl_day)
-        notes["missed_max_nl"] = rate * notes["off_max_s"] // 86400
+        notes["missed_max_nl"] = rate * notes["off_max_s"] // 86400 + notes.get("bolus_missed_nl", 0)
     pump.log.add(tb.wall_s, "reset", notes)
+    if cut:
+        # closed like a bolus a fault stopped; the counts are those of the last journal: at least
+        # `steps` were given, at most `steps_missed` were missed (the reservoir counted them as given)
+        pump.log.add(tb.wall_s, "bolus_end", {"kind": cut[0], "steps": cut[1] - cut[2], "steps_missed": cut[2],
+                                              "why": "reset"})
     if notes.get("settings") == "lost":
         pump.alarms.raise_alarm("MEMORY_ERROR", tb.wall_s, "settings lost: therapy stopped")
     elif "journal" in notes or "log_corrupt" in notes or "log_unreadable" in notes:

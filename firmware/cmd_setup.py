@@ -1,10 +1,10 @@
 """Reservoir and configuration commands: refill (with residual check and bridge bolus) and set."""
 
-from firmware import limits, units
+from firmware import calibration, limits, units
 from firmware import therapy as th
 from firmware.demand import MAX_PER_DAY_CAP
 from firmware.errors import E_ARG_TYPE, E_BOLUS_ACTIVE, E_CAPACITY, E_RATE, E_STATE, CommandError
-from firmware.params import flag, only, require_drug
+from firmware.params import begin, flag, only, require_drug
 from firmware.planner import rate_allowed
 from firmware.supervisor import STOP_EMPTY
 
@@ -60,6 +60,7 @@ def refill(pump, req):
     if bridge and not same_drug and acct.drug is not None:
         raise CommandError(E_STATE, "a bridge bolus needs the same drug (%s in the pump)" % acct.drug)
     # --- all checks passed: save first (a storage failure changes nothing), then act ---
+    begin(pump)
     drug_changed = acct.drug is not None and not same_drug
     if drug_changed:
         pump.save_settings(therapy=th.Therapy(), drug=drug, conc=conc, demand=None)
@@ -85,10 +86,10 @@ def refill(pump, req):
                                  "bridge": do_bridge})
     if do_bridge:
         pump.bridge_conc_mcg_ml = old_conc
-        pump.bridge_left_pl = cfg.catheter_volume_nl * 1000
+        pump.set_bridge_pl(cfg.catheter_volume_nl * 1000)
         pump.log.add(t_s, "bridge_start", {"old_conc_mcg_ml": old_conc, "volume_nl": cfg.catheter_volume_nl})
     else:
-        pump.bridge_left_pl = 0
+        pump.set_bridge_pl(0)
         if same_drug and conc != before["conc_mcg_ml"] and pump.therapy.mode != th.STOPPED:
             pump.log.add(t_s, "warning", {"code": "CONC_CHANGE_NO_BRIDGE",
                                           "detail": "the catheter still holds %d mcg/mL" % before["conc_mcg_ml"]})
@@ -125,7 +126,7 @@ def set_config(pump, req):
     """Change settings; every value is validated before any is applied. Logged as old -> new."""
     keys = ("reservoir_capacity_ml", "low_reservoir_ml", "minimum_ul_day", "catheter_volume_ul",
             "nl_per_step", "max_rate_ul_h", "residual_tolerance_ml", "demand", "journal_interval_s",
-            "tubing_service_ml", "confirm")
+            "tubing_service_ml", "nominal_nl_per_step", "confirm")
     only(req, *keys)
     confirm = flag(req, "confirm")
     cfg = pump.config
@@ -148,6 +149,7 @@ def set_config(pump, req):
         if pump.acct.drug and not _rates_ok_at(pump, pump.therapy, pump.acct.conc_mcg_ml, step_pl):
             raise CommandError(E_RATE, "the programme cannot be delivered with %d pL steps" % step_pl)
         new["step_pl"] = step_pl
+    calibration.check_set(pump, req, step_pl, new)     # within +/- 25 % of the nominal step (H4)
     if "minimum_ul_day" in req:
         minimum = units.scaled_int(req, "minimum_ul_day", 1000, 1, 10_000_000)
         if not rate_allowed(step_pl, minimum):
@@ -170,6 +172,7 @@ def set_config(pump, req):
     if "journal_interval_s" in req:
         new["journal_interval_s"] = units.whole_int(req, "journal_interval_s", 60, 86400)
     # --- all checks passed: save first (a storage failure changes nothing), then act ---
+    begin(pump)
     if demand is False:
         pump.save_settings(config=new)
     else:

@@ -1,10 +1,10 @@
 """Therapy commands: program (all modes), bolus, prime, demand."""
 
-from firmware import limits, units
+from firmware import calibration, limits, units
 from firmware import therapy as th
 from firmware.bolus import bolus_rate_nl_day
 from firmware.errors import E_BOLUS_TOO_SMALL, E_MODE, E_RATE, E_SCHEDULE, E_STATE, CommandError
-from firmware.params import flag, only, require_can_deliver, require_drug, volume_pl
+from firmware.params import begin, flag, only, require_can_deliver, require_drug, volume_pl
 from firmware.planner import rate_allowed
 
 _MAX_DOSE_NG_DAY = 100_000_000       # 100 mg/day: a sanity bound; the drug library sets the real limits
@@ -26,8 +26,10 @@ def _dose(pump, req, key, confirm):
 
 
 def _flex(pump, req, confirm, new):
+    """Steps as objects {"start_s", "dose_mcg_day"} or, compact, as pairs [start_s, dose_mcg_day]: the
+    pairs let the documented 24 steps fit in one frame (docs/protocol.md)."""
     cycle = req.get("cycle", "day")
-    if cycle not in th.CYCLES:
+    if not isinstance(cycle, str) or cycle not in th.CYCLES:
         raise CommandError(E_SCHEDULE, "cycle must be 'day' or 'week'")
     cycle_s = th.CYCLES[cycle]
     steps = req.get("steps")
@@ -36,8 +38,10 @@ def _flex(pump, req, confirm, new):
     starts = []
     doses = []
     for i, step in enumerate(steps):
-        if not isinstance(step, dict):
-            raise CommandError(E_SCHEDULE, "steps[%d] must be an object" % i)
+        if isinstance(step, list) and len(step) == 2:
+            step = {"start_s": step[0], "dose_mcg_day": step[1]}
+        elif not isinstance(step, dict):
+            raise CommandError(E_SCHEDULE, "steps[%d] must be an object or a pair [start_s, dose_mcg_day]" % i)
         only(step, "start_s", "dose_mcg_day")
         start = units.whole_int(step, "start_s", 0, cycle_s - 1)
         if starts and start <= starts[-1]:
@@ -75,6 +79,7 @@ def program(pump, req):
     new_desc = new.describe()
     if dry_run:
         return {"old": old, "new": new_desc, "applied": False}
+    begin(pump)
     pump.save_settings(therapy=new)
     pump.therapy = new
     pump.log.add(pump.timebase.wall_s, "program", {"old": old, "new": new_desc})
@@ -94,9 +99,12 @@ def _start(pump, kind, steps, rate, dose_ng, duration_s):
         raise CommandError(E_RATE, "%d nL/day is faster than the maximum safe rate %d nL/day" % (
             rate, pump.config.max_rate_nl_day))
     _check_rate(pump, rate, kind)
+    begin(pump)
     wall = pump.timebase.wall_s
     if kind != "demand":      # demand boluses are inside the prescription's own allowance
-        pump.supervisor.guard.grant(steps, pump.timebase.mono_s(), duration_s)
+        step_pl = pump.acct.step_pl       # in pulses of no less than the nominal step's band (calibration.py)
+        pulses = calibration.guard_pulses(steps * step_pl, step_pl, pump.config.nominal_step_pl)
+        pump.supervisor.guard.grant(pulses, pump.timebase.mono_s(), duration_s)
     pump.bolus.start(kind, steps, rate, pump.hw.clock.ticks_ms(), wall, dose_ng)
     pump.log.add(wall, "bolus_start", {"kind": kind, "dose_ng": dose_ng, "steps": steps,
                                        "duration_s": duration_s, "rate_nl_day": rate})
@@ -136,7 +144,6 @@ def prime(pump, req):
 def demand(pump, req):
     """Patient-activated bolus within the clinician's limits; a refusal is logged with its reason."""
     only(req)
-    wall = pump.timebase.wall_s
     mono = pump.timebase.mono_s()
     refusal = pump.demand.refusal(mono)
     if refusal is None and pump.therapy.mode == th.STOPPED:
@@ -146,14 +153,16 @@ def demand(pump, req):
             require_can_deliver(pump)
         except CommandError as err:
             refusal = (err.code, err.msg)
-    if refusal is not None:
-        pump.log.add(wall, "demand_refused", {"error": refusal[0], "reason": refusal[1]})
+    if refusal is not None:   # logged, a few records per window then a count (flash wear)
+        pump.protocol.demand_refusals.add({"error": refusal[0], "reason": refusal[1]})
         raise CommandError(refusal[0], refusal[1])
     d = pump.demand
     steps = volume_pl(d.dose_ng, pump.acct.conc_mcg_ml) // pump.acct.step_pl
     rate = bolus_rate_nl_day(steps, pump.acct.step_pl, d.duration_s) if steps else 0
     result = _start(pump, "demand", steps, rate, d.dose_ng, d.duration_s)
     d.grant(mono)
+    pump.update_forecast()                # the grant sets when the next demand bolus may come
+    result["refill_due_s"] = pump.refill_due_s
     result["granted_24h"] = d.granted_in_24h(mono)
     return result
 

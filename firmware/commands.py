@@ -5,7 +5,8 @@ Values cross the link in integer base units: ng, ng/day, nL, pL, pg, seconds.
 
 from firmware import VERSION, cmd_setup, cmd_therapy, units
 from firmware.errors import E_NOT_SUPPORTED, CommandError
-from firmware.params import only
+from firmware.params import begin, only
+from firmware.timebase import WALL_MAX_S
 
 
 def info(pump, req):
@@ -23,7 +24,7 @@ def status(pump, req):
         "rate_nl_day": pump.planner.rate_nl_day if pump.planner.running else 0,
         "bolus": pump.bolus.describe(),
         "demand": pump.demand.describe(),
-        "bridge_left_pl": pump.bridge_left_pl,
+        "bridge_left_pl": pump.bridge_volume_pl(),
         "drug": acct.drug,
         "conc_mcg_ml": acct.conc_mcg_ml,
         "step_pl": acct.step_pl,
@@ -44,7 +45,8 @@ def status(pump, req):
         "battery_eri_due_s": pump.supervisor.battery.eri_due_s(),
         "pressure_mv": pump.supervisor.line.last_mv,
         "guard": {"window_pulses": pump.supervisor.guard.window_pulses,
-                  "limit_pulses": pump.supervisor.guard.limit(pump.timebase.mono_s())},
+                  "limit_pulses": pump.supervisor.guard.limit(pump.timebase.mono_s()),
+                  "assumed_pulses": pump.supervisor.guard.assumed(pump.timebase.mono_s())},
         "wakeups": pump.wakeups,
     }
 
@@ -59,8 +61,18 @@ def log(pump, req):
 
 
 def ack(pump, req):
-    """Acknowledge: silences the tones for a while; the alarms stay active until their cause is gone."""
+    """Acknowledge: silences the tones for a while; the alarms stay active until their cause is gone.
+    With nothing sounding (no alarm, or every one already silenced) an ack changes nothing and writes
+    nothing: a silence is not stretched by pressing again, and a repeated ack cannot wear the flash."""
     only(req)
+    wall = pump.timebase.wall_s
+    sounding = False
+    for entry in pump.alarms.active.values():
+        if entry[2] <= wall:
+            sounding = True
+    if not sounding:
+        return {"acknowledged": []}
+    begin(pump)
     codes = pump.alarms.ack(pump.timebase.wall_s)
     return {"acknowledged": codes}
 
@@ -68,6 +80,7 @@ def ack(pump, req):
 def selftest(pump, req):
     """Alarm self-test: sounds the critical pattern, then the non-critical one, once each."""
     only(req)
+    begin(pump)
     pump.alarms.self_test()
     pump.log.add(pump.timebase.wall_s, "selftest", None)
     return {"patterns": ["critical", "non-critical"]}
@@ -77,7 +90,8 @@ def set_time(pump, req):
     """Set the wall clock (s since 2024-01-01 00:00 UTC). Delivery runs on ticks, so a jump can neither
     repeat nor skip steps; lockouts and 24 h windows run on monotonic time. Logged with old and new."""
     only(req, "wall_s")
-    wall = units.whole_int(req, "wall_s", 0, (1 << 30) - 1)
+    wall = units.whole_int(req, "wall_s", 0, WALL_MAX_S)     # up to 2045: seconds stay small ints (timebase)
+    begin(pump)
     tb = pump.timebase
     old = tb.wall_s
     jump = tb.set_wall(wall)

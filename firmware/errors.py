@@ -4,12 +4,12 @@ Every code is a stable string; hosts match on the code, people read the message.
 """
 
 E_FRAME_TOO_LONG = "E_FRAME_TOO_LONG"   # line longer than the frame limit; discarded
-E_ENCODING = "E_ENCODING"               # not UTF-8
+E_ENCODING = "E_ENCODING"               # not strict UTF-8 (overlong, surrogate, cut), or an escaped surrogate
 E_JSON = "E_JSON"                       # not a JSON object
 E_UNKNOWN_CMD = "E_UNKNOWN_CMD"
 E_ARG_MISSING = "E_ARG_MISSING"
-E_ARG_TYPE = "E_ARG_TYPE"
-E_ARG_RANGE = "E_ARG_RANGE"
+E_ARG_TYPE = "E_ARG_TYPE"               # not a number (or NaN), a fraction where a whole number is needed, ...
+E_ARG_RANGE = "E_ARG_RANGE"             # outside the argument's range, infinite (1e400; 1e39 on a single-float board)
 E_ARG_UNKNOWN = "E_ARG_UNKNOWN"         # an argument the command does not take
 E_MODE = "E_MODE"                       # unknown or unsupported therapy mode
 E_NO_DRUG = "E_NO_DRUG"                 # therapy needs a filled reservoir with a known drug
@@ -28,7 +28,8 @@ E_SCHEDULE = "E_SCHEDULE"               # a flex schedule that is not well forme
 # Drug-library limits: E_SOFT_LIMIT_<LIMIT> (resend with "confirm": true) and E_HARD_LIMIT_<LIMIT>
 # (always refused) for DOSE_DAY, BOLUS, DEMAND_DOSE, DEMAND_PER_DAY: see firmware/druglib.py.
 E_STORAGE = "E_STORAGE"                 # flash write failed: nothing changed, MEMORY_ERROR raised
-E_INTERNAL = "E_INTERNAL"
+E_INTERNAL = "E_INTERNAL"               # unexpected exception: before the command changed anything, nothing
+#                                         changed and delivery goes on; after, the pump is in its safe state
 # Authentication (firmware/auth.py, docs/protocol.md): each refusal is logged and changes nothing.
 E_AUTH_REQUIRED = "E_AUTH_REQUIRED"     # the command needs a signed frame (BODY~MAC)
 E_AUTH_MAC = "E_AUTH_MAC"               # the MAC does not match the body under the role's key

@@ -12,15 +12,25 @@ within 15 min, rounded towards counting MORE pulses (the bucket being filled is 
 Trip: count > allowance + margin, margin = allowance // 10 + 20 pulses. On a trip the guard disables
 the stepper driver itself and reports; it never re-enables it. Only a new prescription whose limit the
 window is within clears a trip (`review`, called by the programme command).
+
+Counted and assumed pulses are kept apart (issue 13, item 4). After a reset the pulses sent between the
+last journal and the power cut were never counted; when the time off is known (the RTC kept time) the
+journal's reserve, cut to what the top rate could push in that time, is ASSUMED sent: it stands for
+time inside the window and counts against the limit until it has left the window (boot + 24 h + one
+bucket). When the time off is unknown the clock resumes at the journal's time, so the window never sees
+the time those pulses took: the window then spans that much more real time than 24 h, and nothing is
+assumed. Assumptions are never written into the counted buckets, so a journal written after a reset
+does not turn one boot's assumption into the next boot's count, and short cuts cannot add up to a trip.
 """
 
 from micropython import const
 
-_COUNT_MASK = const(0x3FFFFFFF)   # HAL pulse counters wrap at 2**30 (hal.interfaces.counter_diff,
-_COUNT_HALF = const(0x20000000)   # written out in check(): it runs on every wake-up)
+_COUNT_HALF = const(0x20000000)   # HAL pulse counters wrap at 2**30 (hal.interfaces.counter_diff,
+                                  # written out in check(): it runs on every wake-up)
 _BUCKETS = const(96)
 _BUCKET_S = const(900)
 _GRANTS = const(8)
+_ASSUMED = const(4)
 _DAY_S = const(86400)
 
 
@@ -34,9 +44,12 @@ class OverdeliveryGuard:
         self._base_allowance = 0
         self._grant_pulses = [0] * _GRANTS
         self._grant_expiry_s = [0] * _GRANTS
+        self._assumed_pulses = [0] * _ASSUMED     # pulses assumed sent while nobody counted (resets)
+        self._assumed_expiry_s = [0] * _ASSUMED
         self.tripped = False
         self.window_pulses = 0
-        self._limit = 20              # cached limit(); recomputed on every change and grant expiry
+        self._limit = 20              # cached limit() less the assumed pulses; recomputed on every change
+                                      # and expiry
         self._limit_until_s = 0       # mono second at which the cached limit must be recomputed
 
     def set_allowance(self, pulses_24h, wall_s):
@@ -52,66 +65,64 @@ class OverdeliveryGuard:
         """Allow `pulses` more (a clinician bolus, prime or calibration run delivered over the next
         `duration_s` seconds) until the last of them has left the window: wall_s + duration_s + 24 h
         + one bucket (the window reaches back up to one bucket more than 24 h)."""
-        expiry_s = wall_s + duration_s + _DAY_S + _BUCKET_S
-        slot = -1
-        newest = 0
-        for i in range(_GRANTS):
-            if self._grant_expiry_s[i] <= wall_s:
-                slot = i
-                break
-            if self._grant_expiry_s[i] > self._grant_expiry_s[newest]:
-                newest = i
-        if slot < 0:            # all slots in use: fold into the newest grant, which lasts as long as both
-            slot = newest
-            self._grant_pulses[slot] += pulses
-            expiry_s = max(expiry_s, self._grant_expiry_s[slot])
-        else:
-            self._grant_pulses[slot] = pulses
-        self._grant_expiry_s[slot] = expiry_s
+        _add_slot(self._grant_pulses, self._grant_expiry_s, pulses, wall_s + duration_s + _DAY_S + _BUCKET_S,
+                  wall_s)
         self._limit_until_s = 0
 
+    def assume(self, pulses, wall_s):
+        """After a reset whose time off is known: `pulses` may have been sent, uncounted, before the
+        power went; they count against the limit until they have left the window (wall_s + 24 h +
+        one bucket, wall_s being the boot, at or after their last one)."""
+        if pulses > 0:
+            _add_slot(self._assumed_pulses, self._assumed_expiry_s, pulses, wall_s + _DAY_S + _BUCKET_S, wall_s)
+            self._limit_until_s = 0
+
     def allowance(self, wall_s):
-        total = self._base_allowance
-        for i in range(_GRANTS):
-            if self._grant_expiry_s[i] > wall_s:
-                total += self._grant_pulses[i]
-        return total
+        return self._base_allowance + _live(self._grant_pulses, self._grant_expiry_s, wall_s)
+
+    def assumed(self, wall_s):
+        """Pulses assumed sent (not counted) that are still in the window."""
+        return _live(self._assumed_pulses, self._assumed_expiry_s, wall_s)
 
     def review(self, wall_s):
         """After a new prescription: clear a trip if the window is within the new limit. True if it
         cleared one (the caller re-enables delivery through the stop mask)."""
-        if self.window_pulses <= self.limit(wall_s):
+        if self.window_pulses + self.assumed(wall_s) <= self.limit(wall_s):
             self.tripped = False
             return True
         return False
 
     def snapshot(self):
-        """The window and grants, for the journal."""
+        """The counted window, the grants and the assumptions (kept apart), for the journal."""
         return [self._bucket_start_s, self._bucket_index, self.tripped, list(self._buckets),
-                list(self._grant_pulses), list(self._grant_expiry_s)]
+                list(self._grant_pulses), list(self._grant_expiry_s), list(self._assumed_pulses),
+                list(self._assumed_expiry_s)]
 
-    def restore(self, snap, extra_pulses):
-        """After a reset: the window as journalled plus `extra_pulses` assumed sent since (safe side).
-        The pulse counter of the new boot is the new baseline."""
-        self._bucket_start_s, self._bucket_index, self.tripped, buckets, pulses, expiry = snap
+    def restore(self, snap, assumed_pulses, wall_s):
+        """After a reset: the window, grants and assumptions as journalled, plus `assumed_pulses` that
+        may have been sent since the journal (0 when the time off is unknown: see the module doc).
+        The pulse counter of the new boot is the new baseline. A snapshot of an older firmware (no
+        assumptions) is read too."""
+        self._bucket_start_s, self._bucket_index, self.tripped, buckets, pulses, expiry = snap[:6]
         for i in range(_BUCKETS):
             self._buckets[i] = buckets[i]
         for i in range(_GRANTS):
             self._grant_pulses[i] = pulses[i]
             self._grant_expiry_s[i] = expiry[i]
-        self._buckets[self._bucket_index] += extra_pulses
+        if len(snap) >= 8:
+            for i in range(_ASSUMED):
+                self._assumed_pulses[i] = snap[6][i]
+                self._assumed_expiry_s[i] = snap[7][i]
         self.window_pulses = sum(self._buckets)
         self._last_pulses = self._stepper.pulses_sent()
+        self.assume(assumed_pulses, wall_s)
         self._limit_until_s = 0
 
     def _refresh_limit(self, wall_s):
-        self._limit = self.limit(wall_s)
-        until = wall_s + _DAY_S
-        for i in range(_GRANTS):
-            expiry = self._grant_expiry_s[i]
-            if wall_s < expiry < until:
-                until = expiry
-        self._limit_until_s = until
+        # the cached limit leaves room for the assumed pulses only: check() compares counted pulses
+        self._limit = self.limit(wall_s) - self.assumed(wall_s)
+        self._limit_until_s = _next_expiry(self._assumed_expiry_s, wall_s,
+                                           _next_expiry(self._grant_expiry_s, wall_s, wall_s + _DAY_S))
 
     def limit(self, wall_s):
         allowance = self.allowance(wall_s)
@@ -134,7 +145,11 @@ class OverdeliveryGuard:
         """Count the pulses sent since the last check; True if the guard trips now. Allocation-free
         while the window does not roll (called every wake-up)."""
         pulses = self._stepper.pulses_sent()
-        new = ((pulses - self._last_pulses + _COUNT_HALF) & _COUNT_MASK) - _COUNT_HALF
+        new = pulses - self._last_pulses          # counter_diff written out in small ints (hal/interfaces.py)
+        if new >= _COUNT_HALF:
+            new = new - _COUNT_HALF - _COUNT_HALF
+        elif new < -_COUNT_HALF:
+            new = new + _COUNT_HALF + _COUNT_HALF
         self._last_pulses = pulses
         if wall_s - self._bucket_start_s >= _BUCKET_S:      # once per 15 min
             self._roll(wall_s)
@@ -148,3 +163,37 @@ class OverdeliveryGuard:
             self._stepper.enable(False)
             return True
         return False
+
+
+def _add_slot(pulses_list, expiry_list, pulses, expiry_s, wall_s):
+    """Put (pulses, expiry_s) in a free (expired) slot; all in use: fold into the newest, which then
+    lasts as long as both."""
+    newest = 0
+    for i in range(len(expiry_list)):
+        if expiry_list[i] <= wall_s:
+            pulses_list[i] = pulses
+            expiry_list[i] = expiry_s
+            return
+        if expiry_list[i] > expiry_list[newest]:
+            newest = i
+    pulses_list[newest] += pulses
+    if expiry_s > expiry_list[newest]:
+        expiry_list[newest] = expiry_s
+
+
+def _live(pulses_list, expiry_list, wall_s):
+    """Sum of the slots not yet expired at wall_s."""
+    total = 0
+    for i in range(len(expiry_list)):
+        if expiry_list[i] > wall_s:
+            total += pulses_list[i]
+    return total
+
+
+def _next_expiry(expiry_list, wall_s, until):
+    """The earliest expiry after wall_s and before `until`, else `until` (allocation-free)."""
+    for i in range(len(expiry_list)):
+        expiry = expiry_list[i]
+        if wall_s < expiry < until:
+            until = expiry
+    return until

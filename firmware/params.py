@@ -5,6 +5,12 @@ from firmware.errors import E_ARG_TYPE, E_ARG_UNKNOWN, E_BOLUS_ACTIVE, E_NO_DRUG
 _BASE_KEYS = ("id", "cmd")
 
 
+def begin(pump):
+    """Every check has passed: the command now changes the pump. From here on an exception is a fault
+    of the pump (half a change: the safe state), no longer a refused command (firmware/protocol.py)."""
+    pump.protocol.acting = True
+
+
 def only(req, *keys):
     """Refuse any argument the command does not take."""
     for key in req:

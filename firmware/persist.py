@@ -15,7 +15,7 @@ Payloads are compact JSON with a version key "v".
 
 import json
 
-from firmware import record
+from firmware import calibration, record
 from firmware.therapy import Therapy
 
 SETTINGS = "settings"
@@ -25,7 +25,7 @@ PAYLOAD_VERSION = 1
 # configuration kept by name: a newer firmware reading older settings keeps its defaults for new keys
 _CONFIG_KEYS = ("step_pl", "reservoir_capacity_nl", "low_reservoir_nl", "minimum_nl_day", "catheter_volume_nl",
                 "max_rate_nl_day", "residual_tolerance_nl", "journal_interval_s", "tubing_service_nl",
-                "tubing_base_ul")
+                "tubing_base_ul", "nominal_step_pl")
 
 
 KEEP = object()
@@ -51,7 +51,11 @@ def settings_payload(pump, therapy=None, drug=KEEP, conc=None, config=None, dema
 
 
 def apply_settings(pump, payload):
-    """Restore settings into a freshly booted pump. Raises ValueError/KeyError/TypeError if malformed."""
+    """Restore settings into a freshly booted pump, then hand every consumer its value
+    (pump.apply_config(): the calibration reaches the accounts and the planners before the journal is
+    applied). Everything is read and checked before anything is applied: a record that is malformed
+    or holds a calibration outside the nominal step's band raises ValueError/KeyError/TypeError and
+    leaves the board defaults untouched."""
     data = json.loads(payload)
     if data["v"] != PAYLOAD_VERSION:
         raise ValueError("settings version %r" % data["v"])
@@ -69,16 +73,24 @@ def apply_settings(pump, payload):
         t.set_minimum()
     elif mode != "stopped":
         raise ValueError("mode %r" % mode)
+    drug, conc = data["drug"]
+    demand = data["demand"]
+    if demand and len(demand) != 4:
+        raise ValueError("demand %r" % (demand,))
+    cfg = pump.config
+    step_pl = cfg_values.get("step_pl", cfg.step_pl)
+    nominal_pl = cfg_values.get("nominal_step_pl", cfg.nominal_step_pl)
+    if not calibration.plausible(step_pl, nominal_pl):
+        raise ValueError("calibration %d pL outside the nominal %d pL step's band" % (step_pl, nominal_pl))
     for key in _CONFIG_KEYS:
         if key in cfg_values:
-            setattr(pump.config, key, cfg_values[key])
+            setattr(cfg, key, cfg_values[key])
     pump.therapy = t
-    drug, conc = data["drug"]
     pump.acct.drug = drug
     pump.acct.conc_mcg_ml = conc
-    demand = data["demand"]
     if demand:
         pump.demand.configure(*demand)
+    pump.apply_config()
 
 
 def journal_payload(pump, reserve_pl):
@@ -98,7 +110,8 @@ def journal_payload(pump, reserve_pl):
         "fill": [acct.fill_nl, acct._fill_pl],
         "bank": [acct._bank_ul, acct._bank_pl, acct._bank_mcg, acct._bank_pg],
         "steps": acct.steps,
-        "bridge": [pump.bridge_left_pl, pump.bridge_conc_mcg_ml],
+        "bridge": [pump.bridge_volume_pl(), pump.bridge_conc_mcg_ml],
+        "bolus": [bolus.kind, bolus.steps_total, bolus.steps_left] if bolus.active() else None,
         "grants": d.grant_times(),
         "guard": guard.snapshot(),
         "stop": pump.stop_mask & pump.persistent_stop_bits(),
@@ -124,20 +137,23 @@ def reserve_for(data, elapsed_s):
     return min(reserve, bound)
 
 
-def apply_journal(pump, data, reserve):
-    """Restore the journal read by read_journal(); `reserve` pL count as delivered."""
+def apply_journal(pump, data, reserve, time_known):
+    """Restore the journal read by read_journal(); `reserve` pL count as delivered. The guard assumes
+    the reserve's pulses sent only when the time off is known (time_known: see firmware/guard.py)."""
     acct = pump.acct
     acct.reservoir_nl, acct._reservoir_owed_pl = data["res"]
     acct.fill_nl, acct._fill_pl = data["fill"]
     acct._bank_ul, acct._bank_pl, acct._bank_mcg, acct._bank_pg = data["bank"]
     acct.steps = data["steps"]
     acct.consume_pl(reserve)
-    pump.bridge_left_pl, pump.bridge_conc_mcg_ml = data["bridge"]
-    pump.bridge_left_pl = max(0, pump.bridge_left_pl - reserve)
+    bridge_pl, pump.bridge_conc_mcg_ml = data["bridge"]
+    pump.set_bridge_pl(bridge_pl - reserve)
     for t_s in data["grants"]:
         pump.demand.grant(t_s)
-    pump.supervisor.guard.restore(data["guard"], reserve // acct.step_pl + 1)
     pump.timebase.jump_s = data["jump"]
+    # the reserve already holds one whole step for each planner's partial step: floor, not + 1
+    assumed = reserve // data["rates"][3] if time_known else 0
+    pump.supervisor.guard.restore(data["guard"], assumed, pump.timebase.mono_s())
     return data["stop"]
 
 

@@ -90,7 +90,9 @@ class Planner:
             self.running = False
             self._idle_progress = progress
             return
-        self._q, self._r = divmod(self._cost, rate)
+        cost = self._cost                 # // and %, not divmod(): see hal/interfaces.py
+        self._q = cost // rate
+        self._r = cost % rate
         remaining = self._cost - progress
         wait_ms = (remaining + rate - 1) // rate
         self._excess = rate * wait_ms - remaining
@@ -101,12 +103,17 @@ class Planner:
         return self.running and self._clock.ticks_diff(now_ticks, self.next_ticks) >= 0
 
     def advance(self):
-        """The step at next_ticks was emitted: plan the following one. Allocation-free."""
+        """The step at next_ticks was emitted: plan the following one. Allocation-free: every
+        intermediate is below 2**30 (excess - r + R < 2R <= 2 * MAX_RATE_NL_DAY; q + 1 <= MAX_INTERVAL_MS)."""
         excess = self._excess
         r = self._r
+        q = self._q
         if r > excess:
             self._excess = excess - r + self.rate_nl_day
-            self.next_ticks = (self.next_ticks + self._q + 1) & _TICKS_MASK
+            q += 1
         else:
             self._excess = excess - r
-            self.next_ticks = (self.next_ticks + self._q) & _TICKS_MASK
+        # ticks_add(next_ticks, q) written out in small ints (hal/interfaces.py): once per step
+        t = self.next_ticks
+        room = _TICKS_MASK - t
+        self.next_ticks = q - room - 1 if q > room else t + q

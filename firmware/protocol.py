@@ -8,8 +8,14 @@ Notice:   {"notice": "alarm_raise", "t_s": ..., ...}   (asynchronous; never has 
 A line whose last 65 bytes are "~" and 64 characters is a signed frame: the MAC covers the exact
 bytes before the "~" (a JSON object ends with "}", so an unsigned request never looks like one).
 "role" and "ctr" are taken out of the request before the command sees it; firmware/auth.py decides
-whether the request may run. A refused command changes nothing. An unexpected exception inside a
-command is answered with E_INTERNAL and sends the pump to its safe state through the one shutdown path.
+whether the request may run. A refused command changes nothing.
+
+An unexpected exception is answered with E_INTERNAL. While a request is parsed, authenticated or
+validated, or in a read-only command, nothing has changed: the reply says so and delivery goes on (the
+error is logged, bounded: "cmd_error"). Once a command has begun to change the pump (params.begin,
+called where its checks end), an exception leaves half a change: a fault of the pump, which goes to
+its safe state through the one shutdown path. The safe state is for faults of the delivery path, never
+for a bad request.
 """
 
 import json
@@ -28,10 +34,12 @@ from firmware.errors import (
     E_UNKNOWN_CMD,
     CommandError,
 )
-from firmware.framing import MAX_LINE, TOO_LONG
+from firmware.framing import BAD_TEXT, MAX_LINE, TOO_LONG
+from firmware.ratelog import RateLog
 
 MAC_HEX = const(64)
 _SEP = const(0x7E)   # "~"
+_LOG_WINDOW_S = const(600)   # refused demands and command errors: a few records per 10 min, then counts
 
 
 def split_frame(line):
@@ -46,6 +54,16 @@ class Protocol:
     def __init__(self, pump):
         self._pump = pump
         self.auth = Auth(pump)
+        self.acting = False     # the command being served has begun to change the pump (params.begin)
+        self.demand_refusals = RateLog(pump, "demand_refused", _LOG_WINDOW_S, 3)
+        self._errors = RateLog(pump, "cmd_error", _LOG_WINDOW_S, 2)
+
+    def housekeeping(self):
+        """Called by the main loop's housekeeping: close the bounded logs' windows that are over."""
+        now = self._pump.timebase.mono_s()
+        self.demand_refusals.flush(now)
+        self._errors.flush(now)
+        self.auth.housekeeping(now)
 
     def encode(self, obj):
         return (json.dumps(obj) + "\n").encode()
@@ -53,9 +71,14 @@ class Protocol:
     def handle(self, line):
         """One framed line in, one encoded reply line out."""
         req_id = None
+        cmd = None
+        self.acting = False
         try:
             if line == TOO_LONG:
                 raise CommandError(E_FRAME_TOO_LONG, "line longer than %d bytes discarded" % MAX_LINE)
+            if line == BAD_TEXT:
+                raise CommandError(E_ENCODING, "request is not valid UTF-8 (overlong, surrogate or cut "
+                                               "sequence, or an escaped surrogate)")
             body, mac = split_frame(line)
             try:
                 text = body.decode("utf-8")
@@ -73,6 +96,7 @@ class Protocol:
                 raise CommandError(E_ARG_TYPE, "'id' must be an integer or a text")
             cmd = req.get("cmd")
             if not isinstance(cmd, str):
+                cmd = None
                 raise CommandError(E_UNKNOWN_CMD, "missing 'cmd'")
             handler = AUTH_COMMANDS.get(cmd) or commands.lookup(cmd)
             if handler is None:
@@ -81,13 +105,28 @@ class Protocol:
             ctr = req.pop("ctr", None)
             self.auth.check(cmd, req, role, ctr, body, mac)
             result = handler(self._pump, req)
+            self.acting = False          # done: the change is whole
             reply = {"id": req_id, "ok": True}
             if result:
                 reply.update(result)
             return self.encode(reply)
         except CommandError as err:
             return self.encode({"id": req_id, "ok": False, "error": err.code, "msg": err.msg})
-        except Exception as exc:  # noqa: BLE001 - unexpected: answer, then the one shutdown path
-            reply = self.encode({"id": req_id, "ok": False, "error": E_INTERNAL, "msg": repr(exc)[:200]})
-            self._pump.shutdown("command raised %r" % (exc,))
+        except Exception as exc:  # noqa: BLE001 - unexpected: a failed command, or a fault (see above)
+            return self._internal(req_id, cmd, exc)
+
+    def _internal(self, req_id, cmd, exc):
+        what = repr(exc)[:160]
+        name = cmd[:24] if cmd is not None else None
+        if self.acting:
+            self.acting = False
+            reply = self.encode({"id": req_id, "ok": False, "error": E_INTERNAL,
+                                 "msg": "%s while '%s' changed the pump: safe state" % (what, name)})
+            self._pump.shutdown("command %s raised %s" % (name, what))
             return reply
+        try:
+            self._errors.add({"error": E_INTERNAL, "cmd": name, "exc": what[:80]})
+        except Exception:  # noqa: BLE001, S110 - the reply below matters more than its log record
+            pass
+        return self.encode({"id": req_id, "ok": False, "error": E_INTERNAL,
+                            "msg": "%s in '%s': nothing changed, delivery goes on" % (what, name)})

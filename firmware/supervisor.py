@@ -90,7 +90,8 @@ class Supervisor:
         loop) has tripped and disabled the driver: alarm and stop."""
         mono_s = self.pump.timebase.mono_s()
         self._fault("OVERDELIVERY_GUARD", STOP_GUARD, self.pump.hw.clock.ticks_ms(),
-                    "%d pulses in 24 h > limit %d" % (self.guard.window_pulses, self.guard.limit(mono_s)))
+                    "%d pulses in 24 h (+%d assumed after a reset) > limit %d" % (
+                        self.guard.window_pulses, self.guard.assumed(mono_s), self.guard.limit(mono_s)))
 
     def review_guard(self):
         """A new prescription: if the guard tripped and its window is within the new 24 h limit, the
@@ -105,8 +106,9 @@ class Supervisor:
             pump.alarms.clear("OVERDELIVERY_GUARD", wall)
             pump.unblock(STOP_GUARD)
         else:
-            pump.log.add(wall, "warning", {"code": "GUARD_HOLDS", "detail": "%d pulses in 24 h > new limit %d" % (
-                guard.window_pulses, guard.limit(mono))})
+            detail = "%d pulses in 24 h (+%d assumed) > new limit %d" % (
+                guard.window_pulses, guard.assumed(mono), guard.limit(mono))
+            pump.log.add(wall, "warning", {"code": "GUARD_HOLDS", "detail": detail})
 
     def _fault(self, code, bit, at_ticks, detail):
         pump = self.pump

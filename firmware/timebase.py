@@ -5,14 +5,18 @@ update() must be called at least every 2**29 ms (the main loop wakes far more of
 `jump_s` sums every correction the host made to the clock; mono_s() = wall_s - jump_s never jumps, so
 lockouts and rolling 24 h windows cannot be shortened or stretched by setting the clock.
 
-update() runs on every wake-up: its tick difference is written out (the HAL wrap, 2**30) instead of
-calling clock.ticks_diff.
+update() runs on every wake-up: its tick difference is written out in small ints (the HAL wrap,
+2**30; idiom in hal/interfaces.py) instead of calling clock.ticks_diff.
+
+Range: wall seconds are small ints on a board only below 2**30 (2058). The host may set the clock up
+to WALL_MAX_S (2045-12-31 23:59:59); from there wall_s, mono_s and every deadline the firmware derives
+from them (wall_s + a day, + a bolus, + a lockout) stay below 2**30 for 12 more years of running.
 """
 
 from micropython import const
 
-_TICKS_MASK = const(0x3FFFFFFF)   # hal.interfaces.COUNTER_PERIOD - 1
-_TICKS_HALF = const(0x20000000)
+_TICKS_HALF = const(0x20000000)   # hal.interfaces.COUNTER_PERIOD // 2
+WALL_MAX_S = const(694_310_399)   # 2045-12-31 23:59:59 (8036 days after 2024-01-01) + 12 years < 2**30
 
 
 class Timebase:
@@ -24,7 +28,11 @@ class Timebase:
         self.jump_s = 0
 
     def update(self, now_ticks):
-        delta = ((now_ticks - self.ticks + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+        delta = now_ticks - self.ticks            # ticks_diff written out (hal/interfaces.py)
+        if delta >= _TICKS_HALF:
+            delta = delta - _TICKS_HALF - _TICKS_HALF
+        elif delta < -_TICKS_HALF:
+            delta = delta + _TICKS_HALF + _TICKS_HALF
         if delta <= 0:
             return
         self.ticks = now_ticks

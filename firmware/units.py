@@ -9,6 +9,9 @@ from firmware.errors import E_ARG_MISSING, E_ARG_RANGE, E_ARG_TYPE, CommandError
 
 
 def _number(args, key, required):
+    """The JSON number at args[key] (an int or a finite float), None if absent and not required.
+    Not a number (text, list, object, null, bool, NaN): E_ARG_TYPE. Infinite: E_ARG_RANGE (1e400
+    anywhere, 1e39 already on a single-float board)."""
     if key not in args:
         if required:
             raise CommandError(E_ARG_MISSING, "missing argument '%s'" % key)
@@ -18,7 +21,13 @@ def _number(args, key, required):
         raise CommandError(E_ARG_TYPE, "'%s' must be a number" % key)
     if value != value:  # NaN
         raise CommandError(E_ARG_TYPE, "'%s' must be a number" % key)
+    if isinstance(value, float) and value - value != 0:   # inf - inf is NaN
+        raise CommandError(E_ARG_RANGE, "'%s' must be a finite number" % key)
     return value
+
+
+def _range_error(key, lo, hi, scale):
+    return CommandError(E_ARG_RANGE, "'%s' must be between %s and %s" % (key, _fmt(lo, scale), _fmt(hi, scale)))
 
 
 def scaled_int(args, key, scale, lo, hi, required=True, default=None):
@@ -29,27 +38,31 @@ def scaled_int(args, key, scale, lo, hi, required=True, default=None):
     if isinstance(value, int):
         result = value * scale
     else:
-        if not (-1e15 < value < 1e15):
-            raise CommandError(E_ARG_RANGE, "'%s' out of range" % key)
         scaled = value * scale
+        if not (lo - 1 <= scaled <= hi + 1):      # checked as a float first: int() never sees a huge one
+            raise _range_error(key, lo, hi, scale)
         result = int(scaled + 0.5) if scaled >= 0 else -int(-scaled + 0.5)
     if result < lo or result > hi:
-        raise CommandError(E_ARG_RANGE, "'%s' must be between %s and %s" % (
-            key, _fmt(lo, scale), _fmt(hi, scale)))
+        raise _range_error(key, lo, hi, scale)
     return result
 
 
 def whole_int(args, key, lo, hi, required=True, default=None):
-    """An argument that must be a whole number (no fraction)."""
+    """An argument that must be a whole number (a fraction: E_ARG_TYPE), lo <= value <= hi
+    (E_ARG_RANGE). A float is range-checked before int() and the int again, exactly: a single-float
+    board rounds 1073741823.0 to 2**30, which is then refused, not taken for 2**30 - 1."""
     value = _number(args, key, required)
     if value is None:
         return default
     if not isinstance(value, int):
-        if value != int(value):
+        if not (lo - 1 <= value <= hi + 1):
+            raise _range_error(key, lo, hi, 1)
+        whole = int(value)
+        if value != whole:
             raise CommandError(E_ARG_TYPE, "'%s' must be a whole number" % key)
-        value = int(value)
+        value = whole
     if value < lo or value > hi:
-        raise CommandError(E_ARG_RANGE, "'%s' must be between %d and %d" % (key, lo, hi))
+        raise _range_error(key, lo, hi, 1)
     return value
 
 

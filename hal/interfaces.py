@@ -11,10 +11,44 @@ COUNTER_PERIOD = 1 << 30  # wrap of every HAL pulse counter and of ticks_ms (as 
 _COUNTER_MASK = COUNTER_PERIOD - 1
 _COUNTER_HALF = COUNTER_PERIOD >> 1
 
+# Wrapping arithmetic in small ints only (the idioms the firmware writes out inline on its step path).
+# On a 32-bit board an int is a heap object from 2**30 on, so no intermediate may reach it, even one
+# that a mask brings back: ((a - b + HALF) & MASK) and ((a + q) & MASK) allocate whenever the sum
+# passes 2**30 - 1. With a, b counter values (0 <= a, b < 2**30) and 0 <= q < 2**29:
+#   diff(a, b):  d = a - b                       # in (-2**30, 2**30): small
+#                if d >= HALF: d = d - HALF - HALF
+#                elif d < -HALF: d = d + HALF + HALF     # now -2**29 <= d < 2**29
+#   a <= b:      the same d, then d <= 0 (or, knowing both lie within 2**29: a - b folded as above)
+#   add(a, q):   room = MASK - a                 # steps left before the wrap
+#                t = q - room - 1 if q > room else a + q
+#   n + 1:       n = 0 if n >= MASK else n + 1   # a counter that wraps at 2**30
+# Never write HALF + HALF or 1 << 30 in firmware arithmetic: the constant itself is a long int.
+# Split a long int with // and %, never divmod() (nor 3-argument pow()): on MicroPython these hand back
+# heap ints even when the values are small; kept in a field, every later sum with them allocates (a
+# planner's q and r from divmod made each step allocate 64 bytes on a 32-bit build).
+
 
 def counter_diff(new, old):
-    """Signed difference new - old of two wrapping counters, in (-2**29, 2**29]."""
-    return ((new - old + _COUNTER_HALF) & _COUNTER_MASK) - _COUNTER_HALF
+    """Signed difference new - old of two wrapping counters, in [-2**29, 2**29). Small ints only."""
+    d = new - old
+    if d >= _COUNTER_HALF:
+        return d - _COUNTER_HALF - _COUNTER_HALF
+    if d < -_COUNTER_HALF:
+        return d + _COUNTER_HALF + _COUNTER_HALF
+    return d
+
+
+def counter_add(value, delta):
+    """value + delta on the 2**30 wrap, for |delta| < 2**29. Small ints only."""
+    if delta >= 0:
+        room = _COUNTER_MASK - value
+        if delta > room:
+            return delta - room - 1
+        return value + delta
+    t = value + delta
+    if t < 0:
+        return t + _COUNTER_HALF + _COUNTER_HALF
+    return t
 
 
 class Clock:
@@ -30,11 +64,12 @@ class Clock:
         raise NotImplementedError
 
     def ticks_add(self, ticks, delta_ms):
-        return (ticks + delta_ms) & _COUNTER_MASK
+        """ticks + delta_ms on the wrap (|delta_ms| < 2**29), without a long int."""
+        return counter_add(ticks, delta_ms)
 
     def ticks_diff(self, a, b):
-        """a - b in ms, signed."""
-        return ((a - b + _COUNTER_HALF) & _COUNTER_MASK) - _COUNTER_HALF
+        """a - b in ms, signed, without a long int."""
+        return counter_diff(a, b)
 
     def rtc_s(self):
         """Wall-clock seconds since the pump epoch, or -1 if the RTC has never been set."""

@@ -3,7 +3,8 @@
 #   make report         SCENARIO (default the 90-day demo) to a report in build/report/
 #   make accuracy       IEC 60601-2-24 test of a simulated pump 3 % under its calibration (PNG in build/accuracy/)
 #   make calibrate-demo the same pump calibrated on the simulator, written, and tested again
-#   make bench-img      regenerate the pictures in docs/img/ (README and docs/bench.md show them)
+#   make bench-img      regenerate the pictures in docs/img/ (README and docs/bench.md show them) and record
+#                       their inputs' hashes in docs/img/images.json (tests_host/test_docs_images.py checks them)
 # BENCH_INTERP=cpython runs the firmware on CPython instead of the MicroPython unix port.
 
 BENCH_INTERP      ?= micropython
@@ -35,3 +36,4 @@ bench-img: $(STAMP)
 	$(BIN)/pumpctl report scenarios/longrun_7y_baclofen.json --out build/longrun/longrun_7y_baclofen \
 	  --interp $(BENCH_INTERP) --quiet
 	cp build/longrun/longrun_7y_baclofen/timeline.png docs/img/timeline_7y_baclofen.png
+	$(BIN)/python -m pumpctl.docimages record

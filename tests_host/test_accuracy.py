@@ -157,7 +157,7 @@ def test_noise_widens_the_short_windows_but_not_the_mean():
 def test_worn_tubing_shows_as_under_delivery():
     link = accuracy.open_sim("inprocess")
     accuracy.set_realism(link, wear_ppm_per_ml=2_000)    # 0.2 % per mL
-    link.sim.mock_pump.tubing_pl = 15 * 10**9            # 15 mL through this tubing already: about -3 %
+    link.sim.mock_pump.set_tubing_pl(15 * 10**9)         # 15 mL through this tubing already: about -3 %
     result = accuracy.sim_accuracy(link, 20.0)
     assert result["flow_error_pct"] == pytest.approx(-3.0, abs=0.1)
 

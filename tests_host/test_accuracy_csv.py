@@ -9,6 +9,7 @@ from pumpctl import balance_csv
 from pumpctl.balance_csv import BalanceCsvError
 
 ROOT = Path(__file__).resolve().parents[1]
+PUMPCTL = str(Path(sys.executable).parent / "pumpctl")      # the console script
 
 GOOD_LOG = """# bench 3, syringe of water, balance XS205
 # started 09:12
@@ -89,7 +90,7 @@ def test_format_log_round_trip():
 def test_cli_names_the_bad_line_and_exits_2(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("time_s,mass_g\n0,1.0\n30,1.00010\n60,one\n")
-    proc = subprocess.run([sys.executable, "-m", "pumpctl.cli", "accuracy", "--csv", str(path), "--rate-ul-h", "12"],
+    proc = subprocess.run([PUMPCTL, "accuracy", "--csv", str(path), "--rate-ul-h", "12"],
                           capture_output=True, text=True, cwd=str(ROOT), timeout=60)
     assert proc.returncode == 2
     assert "bad.csv:4:" in proc.stderr and "not a number" in proc.stderr

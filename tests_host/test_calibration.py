@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def pumpctl(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "pumpctl.cli"] + list(args), capture_output=True, text=True,
+    return subprocess.run([str(Path(sys.executable).parent / "pumpctl")] + list(args), capture_output=True, text=True,
                           cwd=str(ROOT), timeout=timeout)
 
 
@@ -71,7 +71,7 @@ def test_sim_calibration_finds_the_true_step_through_noise_and_wear():
 
     worn = accuracy.open_sim("inprocess")
     accuracy.set_realism(worn, wear_ppm_per_ml=5_000)
-    worn.sim.mock_pump.tubing_pl = 8 * 10**9          # 8 mL through it: 4 % less
+    worn.sim.mock_pump.set_tubing_pl(8 * 10**9)       # 8 mL through it: 4 % less
     r = calibrate.calibrate(worn, 2000, 2, calibrate.SimBalance(worn, 1.0, 1e-5), calibrate.sim_advance(worn),
                             density_g_ml=1.0, fill_ml=20, write=True)
     mid_ml = (8e9 + worn.sim.mock_pump.tubing_pl) / 2 / 1e9   # the wear goes on during the runs

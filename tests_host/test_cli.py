@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PUMPCTL = [sys.executable, "-m", "pumpctl.cli"]
+PUMPCTL = [str(Path(sys.executable).parent / "pumpctl")]      # the console script, as a user runs it
 
 
 def run_cli(*args, timeout=600):
@@ -111,7 +111,7 @@ def test_invalid_scenario_exits_2_naming_the_action(tmp_path, bad, needle):
 def test_human_summary_mentions_the_numbers():
     proc = run_cli("run", "scenarios/continuous_30d.json", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert "7500.000 uL" in proc.stdout
+    assert "7.500 mL" in proc.stdout and "15.000 mg" in proc.stdout      # 30 d x 250 uL/day at 2000 mcg/mL
     assert "alarms: none" in proc.stdout
 
 

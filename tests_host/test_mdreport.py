@@ -13,6 +13,7 @@ from pumpctl.timefmt import parse_time
 from test_plots import read_ihdr
 
 ROOT = Path(__file__).resolve().parents[1]
+PUMPCTL = str(Path(sys.executable).parent / "pumpctl")      # the console script
 DAY = 86400
 
 SHORT = {
@@ -39,7 +40,7 @@ def short_report(tmp_path_factory):
 
 def test_report_files_and_pngs(short_report):
     paths, data, md = short_report
-    for name, size in (("timeline", (1200, 800)), ("trumpet", (1100, 450))):
+    for name, size in (("timeline", (1300, 900)), ("trumpet", (1100, 450))):
         width, height, _, _, nbytes = read_ihdr(paths[name])
         assert (width, height) == size and nbytes > 20_000
         assert "](%s.png)" % name in md
@@ -87,14 +88,14 @@ def test_cli_report_without_accuracy(tmp_path):
     path = tmp_path / "s.json"
     short = dict(SHORT, until="30d", actions=SHORT["actions"][:4])
     path.write_text(json.dumps(short))
-    proc = subprocess.run([sys.executable, "-m", "pumpctl.cli", "report", str(path), "--out", str(tmp_path / "r"),
+    proc = subprocess.run([PUMPCTL, "report", str(path), "--out", str(tmp_path / "r"),
                            "--no-accuracy", "--quiet"], capture_output=True, text=True, cwd=str(ROOT), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "report.md" in proc.stdout and not (tmp_path / "r" / "trumpet.png").exists()
     assert "## Accuracy" not in (tmp_path / "r" / "report.md").read_text()
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(dict(SHORT, actions=[{"at": 0, "do": "explode"}])))
-    proc = subprocess.run([sys.executable, "-m", "pumpctl.cli", "report", str(bad), "--out", str(tmp_path / "x")],
+    proc = subprocess.run([PUMPCTL, "report", str(bad), "--out", str(tmp_path / "x")],
                           capture_output=True, text=True, cwd=str(ROOT), timeout=60)
     assert proc.returncode == 2 and "actions[0]" in proc.stderr
 

@@ -3,7 +3,9 @@
 Steps (each printed before it runs; --dry-run only prints them):
  1. `fs touch :/safe_boot` + `reset`: the board reboots into safe boot (hal/mcu/boot.py), so the pump
     is stopped and its watchdog never armed while files are copied (an armed watchdog would reset the
-    board mid-copy). mpremote's Ctrl-C stops a running pump first.
+    board mid-copy). mpremote reaches a running pump only with the bench jumper closed (its Ctrl-C
+    then stops the pump; in the field Ctrl-C is switched off, boards/start.py): close the jumper and
+    reset the board, or hold the button while it boots (safe boot), before a deploy.
  2. wait for the serial port to come back (the Pico re-enumerates on USB after a reset).
  3. in one mpremote session: run tools/deploy_prep.py on the board (removes the old firmware packages),
     `fs mkdir` the package directories, `fs cp -r` the packages of build/BOARD/lib into /lib, copy
@@ -95,7 +97,8 @@ def main(argv=None):
         return 0
     os.chdir(ROOT)
     if subprocess.run(arm).returncode != 0:
-        sys.exit("deploy: could not reach the board on %s" % args.port)
+        sys.exit("deploy: could not reach the board's REPL on %s: close the bench jumper and reset the board, "
+                 "or hold the button while it boots (safe boot), then run deploy again" % args.port)
     if not wait_for_port(args.port):
         sys.exit("deploy: %s did not come back after the reset" % args.port)
     if subprocess.run(copy).returncode != 0:

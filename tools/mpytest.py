@@ -1,10 +1,13 @@
 """A tiny test runner for the MicroPython unix port (no pytest there).
 
-  micropython tools/mpytest.py DIR [DIR ...]
+  micropython tools/mpytest.py DIR [DIR ...] [--files=a.py,b.py ...] [--only=file.py::test_x,... ...]
 
-Imports every test_*.py in each DIR, calls every top-level function named test_*, and prints one JSON
-line per test ({"file", "test", "outcome", "detail"}) and then 'N passed, N failed'. Exit status 1 if
-any test failed. The same files run under pytest on CPython.
+Imports every test_*.py in each DIR (or only the --files named), calls every top-level function named
+test_* (or only the --only ones), and prints one JSON line per test ({"file", "test", "outcome",
+"detail", "ms"}) and then 'N passed, N failed'. Exit status 1 if any test failed. The same files run under
+pytest on CPython. --files and --only may be repeated: keep each argument under 256 bytes (the 32-bit
+unix build aborts on a longer one). tests_host/test_micropython.py runs one file per process, so a
+file's heap state never depends on the files before it.
 """
 
 import gc
@@ -12,6 +15,7 @@ import io
 import json
 import os
 import sys
+import time
 
 
 def _root():
@@ -25,7 +29,7 @@ def run_file(directory, filename, only):
     try:
         module = __import__(name)
     except Exception as exc:  # noqa: BLE001
-        return [(filename, "<import>", "failed", _trace(exc))]
+        return [(filename, "<import>", "failed", _trace(exc), 0)]
     for attr in sorted(dir(module)):
         if not attr.startswith("test_"):
             continue
@@ -35,12 +39,26 @@ def run_file(directory, filename, only):
         if not callable(fn):
             continue
         gc.collect()   # each test starts on a clean heap (the unix port's heap is board-sized)
+        start = _ms()
         try:
             fn()
-            results.append((filename, attr, "passed", ""))
+            results.append((filename, attr, "passed", "", _ms_since(start)))
         except Exception as exc:  # noqa: BLE001 - report every failure, keep going
-            results.append((filename, attr, "failed", _trace(exc)))
+            results.append((filename, attr, "failed", _trace(exc), _ms_since(start)))
     return results
+
+
+def _ms():
+    """Monotonic ms for a test's duration (time.ticks_ms on MicroPython, where it wraps)."""
+    if hasattr(time, "ticks_ms"):
+        return time.ticks_ms()
+    return int(time.monotonic() * 1000)
+
+
+def _ms_since(start):
+    if hasattr(time, "ticks_diff"):
+        return time.ticks_diff(time.ticks_ms(), start)
+    return _ms() - start
 
 
 def _trace(exc):
@@ -54,11 +72,17 @@ def _trace(exc):
 
 
 def main(argv):
-    dirs = [a for a in argv if not a.startswith("--only=")]
+    dirs = [a for a in argv if not a.startswith("--")]
     only = set()
+    files = set()
     for a in argv:
         if a.startswith("--only="):
             only.update(a[7:].split(","))
+        elif a.startswith("--files="):
+            files.update(a[8:].split(","))
+        elif a.startswith("--"):
+            print("mpytest: unknown option %s" % a)
+            return 2
     root = _root()
     sys.path.insert(0, root)
     try:
@@ -71,8 +95,10 @@ def main(argv):
         for filename in sorted(os.listdir(directory)):
             if not (filename.startswith("test_") and filename.endswith(".py")):
                 continue
-            for file_, test, outcome, detail in run_file(directory, filename, only):
-                print(json.dumps({"file": file_, "test": test, "outcome": outcome, "detail": detail}))
+            if files and filename not in files:
+                continue
+            for file_, test, outcome, detail, ms in run_file(directory, filename, only):
+                print(json.dumps({"file": file_, "test": test, "outcome": outcome, "detail": detail, "ms": ms}))
                 if outcome == "passed":
                     passed += 1
                 else:

@@ -76,14 +76,15 @@ class SimBench:
             return {"recording": sim.mock_pump.step_times is not None}
         if op == "sim.steplog":
             # drain up to _STEPLOG_MAX logged pulses: their times (virtual ms) and, index for index,
-            # the true pL each moved (volumes_pl); memory stays bounded
+            # the true pL each moved (volumes_pl); memory stays bounded: the log holds at most
+            # MockPump.RECORD_MAX undrained pulses, `dropped` counts those it could not hold
             mock = sim.mock_pump
             times = mock.step_times
             if times is None:
                 raise CommandError(E_STATE, "step log is off: send sim.record with on=1 first")
             chunk = times[:_STEPLOG_MAX]
             del times[:len(chunk)]
-            reply = {"times_ms": chunk, "left": len(times)}
+            reply = {"times_ms": chunk, "left": len(times), "dropped": mock.record_dropped}
             volumes = mock.step_volumes
             if volumes is not None:
                 reply["volumes_pl"] = volumes[:len(chunk)]

@@ -20,6 +20,7 @@ from hal.mock.serial import MockSerial
 from hal.mock.storage import MockFlash
 
 SIM_HOUSEKEEPING_MS = 60_000      # the sim's watchdog allows a long sleep; boards use ~4 s
+MAX_NOTICES = 4000                # notices kept by Simulation (the latest; older ones are counted, not kept)
 
 
 def dev_keys():
@@ -63,7 +64,8 @@ class Simulation:
         self.pump = Pump(self.hw, self._config())
         if provision and not self.pump.protocol.auth.provisioned():
             self.pump.protocol.auth.install(dev_keys(), "sim")   # provision=0: a factory-new pump
-        self.notices = []
+        self.notices = []             # the latest MAX_NOTICES notices (bounded: runs of years)
+        self.notices_dropped = 0
         self._req_id = 0
 
     def _config(self):
@@ -154,6 +156,10 @@ class Simulation:
                 self.notices.append(msg)
             else:
                 reply = msg
+        excess = len(self.notices) - MAX_NOTICES
+        if excess > 0:                # drop the oldest, in place (holders of the list keep seeing it)
+            del self.notices[:excess]
+            self.notices_dropped += excess
         return reply
 
     def request(self, cmd, **args):

@@ -6,9 +6,10 @@ holds now into that buffer and returns the exact count read() would return now (
 size, _RX_SIZE). Output: sys.stdout.buffer (raw bytes, no newline translation). The port drops output
 when no host has the USB port open; with a host attached a write can wait while the host drains it.
 
-Ctrl-C (0x03) on the link still raises KeyboardInterrupt (MicroPython's interrupt character): that is
-how mpremote and a person at a terminal stop the pump to reach the REPL. The JSON protocol never sends
-that byte.
+Ctrl-C (0x03) is a plain data byte here while the pump runs in the field: main.py switches the
+interrupt character off (boards/start.py), so no byte on the link stops the pump or opens the REPL.
+With the bench jumper closed it raises KeyboardInterrupt again (mpremote's way in on the bench). The
+JSON protocol never sends that byte.
 """
 
 import select

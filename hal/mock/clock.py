@@ -3,6 +3,10 @@
 `elapsed_ms` is the true virtual time since the clock was made (an unbounded host int: the mock is
 never on a board). A `horizon_ms` bounds how far sleeping may move time: the simulator sets it from the
 host's `run` command and reads the next host line only when the clock stands at the horizon.
+
+The ticks are kept as they move (never computed from elapsed_ms), in small ints, so that on a 32-bit
+MicroPython build a wake-up allocates nothing in the clock (tests measure the firmware's allocation
+through the simulator). elapsed_ms itself becomes a long int there after 2**30 ms (12.4 days).
 """
 
 from hal.interfaces import COUNTER_PERIOD, Clock
@@ -13,7 +17,7 @@ _HALF = COUNTER_PERIOD >> 1
 
 class VirtualClock(Clock):
     def __init__(self, start_ticks=0, wall_start_s=0):
-        self._start_ticks = start_ticks % COUNTER_PERIOD
+        self._ticks = start_ticks % COUNTER_PERIOD   # ticks_ms() now, kept as time moves (small int)
         self.elapsed_ms = 0
         self.horizon_ms = None  # None: unbounded (tests that drive time themselves)
         self._wall_start_s = wall_start_s
@@ -22,7 +26,7 @@ class VirtualClock(Clock):
         self.sleeps = 0  # number of sleep_until calls that moved time (wake-ups)
 
     def ticks_ms(self):
-        return (self._start_ticks + self.elapsed_ms) % COUNTER_PERIOD
+        return self._ticks
 
     def rtc_s(self):
         if not self._rtc_set:
@@ -40,22 +44,29 @@ class VirtualClock(Clock):
     def sleep_until(self, deadline_ticks, serial):
         if serial is not None and serial.any():
             return
-        elapsed = self.elapsed_ms
-        # ticks_diff(deadline, ticks_ms()) written out: this runs once per simulated wake-up
-        delta = ((deadline_ticks - self._start_ticks - elapsed + _HALF) & _MASK) - _HALF
+        # ticks_diff(deadline, ticks_ms()) written out in small ints: once per simulated wake-up
+        ticks = self._ticks
+        delta = deadline_ticks - ticks
+        if delta >= _HALF:
+            delta = delta - _HALF - _HALF
+        elif delta < -_HALF:
+            delta = delta + _HALF + _HALF
         if delta <= 0:
             return
-        target = elapsed + delta
         horizon = self.horizon_ms
-        if horizon is not None and target > horizon:
-            target = horizon
-        if target > elapsed:
-            self.elapsed_ms = target
-            self.sleeps += 1
+        if horizon is not None and delta > horizon - self.elapsed_ms:
+            delta = horizon - self.elapsed_ms
+            if delta <= 0:
+                return
+        self.elapsed_ms += delta
+        room = _MASK - ticks                   # ticks_add(ticks, delta) in small ints
+        self._ticks = delta - room - 1 if delta > room else ticks + delta
+        self.sleeps += 1
 
     def advance_ms(self, delta_ms):
-        """Move time directly (tests only: as if the CPU were busy)."""
+        """Move time directly (tests, power cuts: as if the CPU were busy or the board off)."""
         self.elapsed_ms += delta_ms
+        self._ticks = (self._ticks + delta_ms) % COUNTER_PERIOD   # any size (not a per-wake-up path)
 
     def at_horizon(self):
         return self.horizon_ms is not None and self.elapsed_ms >= self.horizon_ms

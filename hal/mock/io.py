@@ -5,23 +5,50 @@ from hal.interfaces import AnalogIn, Button, Buzzer, Led, Watchdog
 
 class MockBuzzer(Buzzer):
     """Records (elapsed_ms, freq_hz) for every change (freq 0 means off): the first MAX_RECORD
-    changes since the last clear(), and counts them all (a long alarm must not eat the host's RAM)."""
+    changes since the last clear(), and counts them all (a long alarm must not eat the host's RAM).
+    The record grows in small preallocated chunks (CHUNK changes each, reused after clear()): no
+    object per change and no block bigger than a chunk, so it never needs a large free block of a
+    board-sized heap (the 32-bit build's 1 MiB heap fragments: a list grown to 4000 tuples failed
+    there) and costs nothing while no alarm sounds (the RAM budget run, tools/heap_run.py)."""
 
-    MAX_RECORD = 4000
+    MAX_RECORD = 4096
+    CHUNK = 128
 
     def __init__(self, clock):
         self._clock = clock
         self.freq_hz = 0
-        self.changes = []
+        self._chunks = []            # lists of 2 * CHUNK slots: elapsed_ms, freq_hz, elapsed_ms, ...
+        self._n = 0                  # changes recorded since the last clear()
         self.count = 0
+
+    def __getattr__(self, name):
+        """`changes`: [(elapsed_ms, freq_hz)] recorded since the last clear() (a new list: host side).
+        Not a property: a property makes MicroPython look the class up on every attribute store."""
+        if name == "changes":
+            out = []
+            for k in range(self._n):
+                chunk = self._chunks[k // self.CHUNK]
+                i = 2 * (k % self.CHUNK)
+                out.append((chunk[i], chunk[i + 1]))
+            return out
+        raise AttributeError(name)
 
     def _record(self, freq_hz):
         self.count += 1
-        if len(self.changes) < self.MAX_RECORD:
-            self.changes.append((self._clock.elapsed_ms, freq_hz))
+        n = self._n
+        if n >= self.MAX_RECORD:
+            return
+        index = n // self.CHUNK
+        if index == len(self._chunks):
+            self._chunks.append([0] * (2 * self.CHUNK))
+        chunk = self._chunks[index]
+        i = 2 * (n % self.CHUNK)
+        chunk[i] = self._clock.elapsed_ms
+        chunk[i + 1] = freq_hz
+        self._n = n + 1
 
     def clear(self):
-        self.changes = []
+        self._n = 0
 
     def tone(self, freq_hz):
         self.freq_hz = freq_hz

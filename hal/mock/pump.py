@@ -3,7 +3,11 @@
 The firmware believes each step moves its calibrated volume; the mock moves `true_pl_per_step`
 (picolitres) from its own reservoir, so a miscalibration shows up as a difference between the two.
 Faults act physically: a stalled motor takes pulses but moves nothing and turns no rotor; an occluded
-line moves nothing and builds pressure. Volumes are kept in pL as host ints (the mock is not on a board).
+line moves nothing and builds pressure. Volumes read in pL (`reservoir_pl`, `moved_pl`, `tubing_pl`:
+host ints, reporting; read-only: fill(), set_tubing_pl() and replace_tubing() set them) but are kept
+as whole uL plus a pL remainder, so that a pulse allocates nothing
+on a 32-bit MicroPython build either (20 mL is 2e10 pL, far beyond a small int there): the allocation
+tests measure the firmware's step path through the simulator, mocks included.
 
 Bench realism (all off by default, so the mock moves exactly `true_pl_per_step` on every pulse):
 - `noise_ppm`: each pulse moves the step volume plus a uniform integer error of at most that many
@@ -16,6 +20,7 @@ Bench realism (all off by default, so the mock moves exactly `true_pl_per_step` 
 from hal.interfaces import COUNTER_PERIOD, AnalogIn, RotationSensor, Stepper
 
 _PPM_ML = 1_000_000 * 1_000_000_000   # ppm x pL per mL: the wear term's denominator
+_PL_PER_UL = 1_000_000
 _MASK32 = 0xFFFFFFFF
 _COUNTER_MASK = COUNTER_PERIOD - 1   # counters wrap at 2**30 like a board's
 
@@ -29,18 +34,21 @@ def xorshift32(state):
 
 
 class MockPump(Stepper):
+    RECORD_MAX = 65_536       # pulses the step log holds until drained (sim.steplog); more are only counted
+
     def __init__(self, true_pl_per_step=50_000, reservoir_capacity_pl=20_000_000_000,
                  rotation_pulses_per_step=1, noise_ppm=0, noise_seed=1, wear_ppm_per_ml=0):
         self.true_pl_per_step = true_pl_per_step
         self.noise_ppm = noise_ppm          # per-pulse error, uniform within +/- this many ppm
         self.wear_ppm_per_ml = wear_ppm_per_ml
-        self.tubing_pl = 0                  # fluid moved through the present tubing (wears it)
+        # volumes as whole uL + pL (0..999_999); read them as reservoir_pl, moved_pl, tubing_pl
+        self._tube_ul = self._tube_pl = 0    # fluid moved through the present tubing (wears it)
+        self._res_ul = self._res_pl = 0      # fluid truly in the reservoir
+        self._moved_ul = self._moved_pl = 0  # fluid truly pushed out of the outlet
         self._rng = 1
         self.seed(noise_seed)
         self.capacity_pl = reservoir_capacity_pl
-        self.reservoir_pl = 0          # fluid truly in the reservoir
-        self.moved_pl = 0              # fluid truly pushed out of the outlet
-        self.pulses = 0                # pulses that left the STEP pin (unbounded; reported wrapped)
+        self.pulses = 0                # pulses that left the STEP pin (reported wrapped; 2**30 is decades)
         self.rotor_pulses = 0          # rotation sensor output
         self.rotation_pulses_per_step = rotation_pulses_per_step
         self.enabled = False
@@ -50,6 +58,7 @@ class MockPump(Stepper):
         self.pressure_mv = 0
         self.step_times = None         # list of ticks when recording is on (tests/analysis)
         self.step_volumes = None       # true pL moved by each recorded pulse (record_steps(volumes=True))
+        self.record_dropped = 0        # pulses not logged because the log held RECORD_MAX
         self._clock = None
 
     # --- Stepper contract -------------------------------------------------------------------
@@ -69,8 +78,11 @@ class MockPump(Stepper):
         if self.step_times is None or self._clock is None:
             self._pulse()
             return True
-        self.step_times.append(self._clock.elapsed_ms)
         move = self._pulse()
+        if len(self.step_times) >= self.RECORD_MAX:    # bounded: a log nobody drains must not eat the heap
+            self.record_dropped += 1
+            return True
+        self.step_times.append(self._clock.elapsed_ms)
         if self.step_volumes is not None:
             self.step_volumes.append(move)
         return True
@@ -89,12 +101,46 @@ class MockPump(Stepper):
             move = self.pulse_volume_pl()
         else:
             move = self.true_pl_per_step
-        if move > self.reservoir_pl:
-            move = self.reservoir_pl   # an empty reservoir pumps air
-        self.reservoir_pl -= move
-        self.moved_pl += move
-        self.tubing_pl += move
+        # out of the reservoir (uL + pL): borrow whole uL for the pL part; an empty one pumps air
+        res_pl = self._res_pl - move
+        if res_pl < 0:
+            res_ul = self._res_ul
+            borrow = (_PL_PER_UL - 1 - res_pl) // _PL_PER_UL
+            if borrow > res_ul:
+                move = res_ul * _PL_PER_UL + self._res_pl
+                self._res_ul = res_pl = 0
+            else:
+                self._res_ul = res_ul - borrow
+                res_pl += borrow * _PL_PER_UL
+        self._res_pl = res_pl
+        moved = self._moved_pl + move
+        if moved >= _PL_PER_UL:
+            self._moved_ul += moved // _PL_PER_UL
+            moved %= _PL_PER_UL
+        self._moved_pl = moved
+        tube = self._tube_pl + move
+        if tube >= _PL_PER_UL:
+            self._tube_ul += tube // _PL_PER_UL
+            tube %= _PL_PER_UL
+        self._tube_pl = tube
         return move
+
+    # --- volumes in pL (host ints: reporting and the bench) ---------------------------------
+    # Read through __getattr__, not properties: a property makes MicroPython look the class up on every
+    # attribute store of the instance (three times slower pulses); __getattr__ costs only the reads.
+    def __getattr__(self, name):
+        if name == "reservoir_pl":
+            return self._res_ul * _PL_PER_UL + self._res_pl
+        if name == "moved_pl":
+            return self._moved_ul * _PL_PER_UL + self._moved_pl
+        if name == "tubing_pl":
+            return self._tube_ul * _PL_PER_UL + self._tube_pl
+        raise AttributeError(name)
+
+    def set_tubing_pl(self, volume_pl):
+        """Bench: this much fluid has already gone through the present tubing (its wear so far)."""
+        self._tube_ul = volume_pl // _PL_PER_UL
+        self._tube_pl = volume_pl % _PL_PER_UL
 
     def pulse_volume_pl(self):
         """What the next forward pulse moves from a full reservoir: the true step volume less the
@@ -118,6 +164,7 @@ class MockPump(Stepper):
         self._clock = clock
         self.step_times = []
         self.step_volumes = [] if volumes else None
+        self.record_dropped = 0
 
     def seed(self, noise_seed):
         """Restart the noise sequence (a seed of 0 would stick at 0, so it is taken as 1)."""
@@ -125,10 +172,12 @@ class MockPump(Stepper):
 
     def replace_tubing(self):
         """A new tubing segment: the wear starts again from nothing."""
-        self.tubing_pl = 0
+        self._tube_ul = self._tube_pl = 0
 
     def fill(self, volume_pl):
-        self.reservoir_pl = min(volume_pl, self.capacity_pl)
+        volume_pl = min(volume_pl, self.capacity_pl)
+        self._res_ul = volume_pl // _PL_PER_UL
+        self._res_pl = volume_pl % _PL_PER_UL
 
     def state(self):
         return {

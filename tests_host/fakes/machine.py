@@ -4,7 +4,7 @@ unique_id for the board files and hal/mcu drivers to import, start and be driven
 Put this directory first on MICROPYPATH: `machine` is an extensible built-in, so a file of that name
 on the path wins over the unix port's own (which has no Pin/PWM/ADC/WDT/RTC).
 Every object registers itself in a module-level table so a test can inspect and drive the hardware:
-`pins[id]`, `pwms[id]`, `adcs[id]`, `wdts`, `rtc_state`.
+`pins[id]`, `pwms[id]`, `adcs[id]`, `wdts`, `rtc_state`, `reset_cause_state`, `resets`.
 """
 
 pins = {}
@@ -14,6 +14,11 @@ wdts = []
 rtc_state = [(2021, 1, 1, 4, 0, 0, 0, 0)]   # RP2040 boots at 2021-01-01: "never set"
 UNIQUE_ID = b"\xe6\x60\x38\xb7\x13\x2e\x2a\x2c"
 irq_disabled = [0]
+PWRON_RESET = 1              # machine.reset_cause() values of the rp2 port
+HARD_RESET = 2
+WDT_RESET = 3
+reset_cause_state = [PWRON_RESET]
+resets = []                  # machine.reset() calls (each also raises SystemExit)
 
 
 class Pin:
@@ -151,5 +156,10 @@ def enable_irq(state):
     irq_disabled[0] -= 1
 
 
+def reset_cause():
+    return reset_cause_state[0]
+
+
 def reset():
+    resets.append(1)
     raise SystemExit("machine.reset")

@@ -265,3 +265,174 @@ def run(make, frames, seed, garbage=True, batch=8, max_gap_ms=3000, lockout_afte
     h.step(t_ms + 600_000, [b"\n"] if garbage else [])
     assert h.replies == h.owed, "%d lines never answered" % (h.owed - h.replies)
     return h
+
+
+# --- hostile values in every field that takes a value (issue 13 items 1 and 17) --------------------
+# Each is JSON text as it crosses the link, so that the firmware's own parser makes the value: 1e400
+# is infinite everywhere, 1e39 only on a single-float board (finite but out of every range on 64-bit
+# floats); NaN and Infinity parse on CPython only (MicroPython answers E_JSON). The second item is the
+# value where it is a plain JSON value (None where it is not one a field could take).
+HOSTILE = (("NaN", None), ("Infinity", None), ("-Infinity", None), ("1e400", None), ("-1e400", None),
+           ("1e39", None), ("2147483648", 1 << 31), ("-1", -1), ("1.5", 1.5), ('"1"', "1"), ("[1]", None),
+           ("{}", None), ("null", "null"), ("true", True))
+_DEMAND = {"dose_mcg": 50, "duration_s": 600, "lockout_s": 3600, "max_per_day": 4}
+_FLEX = {"mode": "flex", "cycle": "day", "steps": [{"start_s": 0, "dose_mcg_day": 900},
+                                                   {"start_s": 43200, "dose_mcg_day": 1000}], "dry_run": True}
+_FLEX_PAIRS = {"mode": "flex", "cycle": "week", "steps": [[0, 900], [86400, 1000]], "dry_run": True}
+_CONT = {"mode": "continuous", "dose_mcg_day": 900, "dry_run": True}
+
+
+def _int(lo, hi):
+    return ("int", lo, hi)
+
+
+def _dec(lo, hi, scale=1000):
+    return ("dec", lo, hi, scale)
+
+
+_NONE = ("none",)   # no hostile value is a valid one
+# (command, base arguments (valid), path of the field, what the field takes). The pump of
+# setup_frames(): baclofen 500 mcg/mL, 1000 mcg/day, demand enabled, a demand bolus running.
+FIELDS = (
+    ("log", {}, ("since",), _int(0, (1 << 30) - 1)),
+    ("log", {}, ("limit",), _int(1, 64)),
+    ("status", {}, ("id",), ("id",)),
+    ("info", {}, ("x",), _NONE),
+    ("keys.state", {}, ("x",), _NONE),
+    ("set_time", {"wall_s": 3600}, ("wall_s",), _int(0, (1 << 30) - 1)),
+    ("program", dict(_CONT), ("dose_mcg_day",), _dec(1, 100_000_000)),
+    ("program", dict(_CONT), ("mode",), _NONE),
+    ("program", dict(_CONT), ("confirm",), ("flag",)),
+    ("program", dict(_CONT), ("dry_run",), ("flag",)),
+    ("program", _FLEX, ("cycle",), _NONE),
+    ("program", _FLEX, ("steps",), _NONE),
+    ("program", _FLEX, ("steps", 1), _NONE),
+    ("program", _FLEX, ("steps", 1, "start_s"), _int(1, 86399)),
+    ("program", _FLEX, ("steps", 1, "dose_mcg_day"), _dec(1, 100_000_000)),
+    ("program", _FLEX_PAIRS, ("steps", 1, 0), _int(1, 7 * 86400 - 1)),
+    ("program", _FLEX_PAIRS, ("steps", 1, 1), _dec(1, 100_000_000)),
+    ("bolus", {"dose_mcg": 10, "duration_s": 600}, ("dose_mcg",), _dec(1, 100_000_000)),
+    ("bolus", {"dose_mcg": 10, "duration_s": 600}, ("duration_s",), _int(1, 7 * 86400)),
+    ("bolus", {"dose_mcg": 10, "duration_s": 600}, ("confirm",), ("flag",)),
+    ("prime", {"volume_ul": 1}, ("volume_ul",), _dec(1, 2_000_000)),
+    ("calibrate", {"steps": 10}, ("steps",), _int(1, 1_000_000)),
+    ("demand", {}, ("x",), _NONE),
+    ("ack", {}, ("x",), _NONE),
+    ("selftest", {}, ("x",), _NONE),
+    ("refill", {"drug": "baclofen", "conc_mcg_ml": 500, "volume_ml": 20}, ("drug",), _NONE),
+    ("refill", {"drug": "baclofen", "conc_mcg_ml": 500, "volume_ml": 20}, ("conc_mcg_ml",), _int(1, 100_000)),
+    ("refill", {"drug": "baclofen", "conc_mcg_ml": 500, "volume_ml": 20}, ("volume_ml",), _dec(0, 100_000)),
+    ("refill", {"drug": "baclofen", "conc_mcg_ml": 500, "volume_ul": 20}, ("volume_ul",), _dec(0, 100_000_000)),
+    ("refill", {"drug": "baclofen", "conc_mcg_ml": 500, "volume_ml": 20}, ("residual_ml",), _dec(0, 100_000)),
+    ("refill", {"drug": "baclofen", "conc_mcg_ml": 500, "volume_ml": 20}, ("bridge",), ("flag",)),
+    ("set", {}, ("reservoir_capacity_ml",), _dec(1000, 100_000)),
+    ("set", {}, ("low_reservoir_ml",), _dec(0, 100_000)),
+    ("set", {}, ("minimum_ul_day",), _dec(1, 10_000_000)),
+    ("set", {}, ("catheter_volume_ul",), _dec(0, 2_000_000)),
+    ("set", {}, ("nl_per_step",), _dec(1000, 10_000_000)),
+    ("set", {}, ("max_rate_ul_h",), _dec(24_000, 240_000_000, 24_000)),
+    ("set", {}, ("residual_tolerance_ml",), _dec(0, 100_000)),
+    ("set", {}, ("tubing_service_ml",), _dec(0, 10_000_000)),
+    ("set", {}, ("journal_interval_s",), _int(60, 86400)),
+    ("set", {"demand": _DEMAND}, ("demand",), ("null",)),
+    ("set", {"demand": _DEMAND}, ("demand", "dose_mcg"), _dec(1, 100_000_000)),
+    ("set", {"demand": _DEMAND}, ("demand", "duration_s"), _int(1, 86400)),
+    ("set", {"demand": _DEMAND}, ("demand", "lockout_s"), _int(0, 86400)),
+    ("set", {"demand": _DEMAND}, ("demand", "max_per_day"), _int(1, 24)),
+    ("set", {"low_reservoir_ml": 2}, ("confirm",), ("flag",)),
+    ("keys.provision", {"keys": {"patient": "ab" * 32}}, ("keys",), _NONE),
+    ("keys.provision", {"keys": {"patient": "ab" * 32}}, ("keys", "patient"), ("null",)),
+    ("ack", {}, ("ctr",), _NONE),
+    ("ack", {}, ("role",), _NONE),
+    ("sim.run", {"until_s": 1}, ("until_s",), _int(0, 1 << 40)),
+    ("sim.fill", {"volume_nl": 1}, ("volume_nl",), _int(0, 1 << 40)),
+    ("sim.power_cycle", {}, ("off_s",), _int(0, 10 * 365 * 86400)),
+    ("sim.power_cycle", {}, ("rtc_lost",), _int(0, 1)),
+    ("sim.misbehave", {"gain": 1}, ("gain",), _int(1, 100)),
+    ("sim.record", {"on": 1}, ("on",), _int(0, 1)),
+    ("sim.pump", {}, ("true_pl_per_step",), _int(1, 10_000_000)),
+    ("sim.pump", {}, ("noise_seed",), _int(0, 0xFFFFFFFF)),
+    ("sim.fault", {"fault": "clear"}, ("fault",), _NONE),
+)
+PUBLIC_CMDS = ("log", "status", "info", "keys.state")
+_MARK = "@HOSTILE@"
+
+
+def in_domain(spec, value):
+    """True if `value` (HOSTILE's second item) is a valid value of a field that takes `spec`: such a
+    pair is not sent (it would be accepted and change the pump)."""
+    kind = spec[0]
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        return number and isinstance(value, int) and spec[1] <= value <= spec[2]
+    if kind == "dec":
+        return number and spec[1] <= int(value * spec[3] + 0.5) <= spec[2]
+    if kind == "id":
+        return value == "null" or (not isinstance(value, bool) and isinstance(value, (int, str)))
+    if kind == "flag":
+        return value is True
+    if kind == "null":
+        return value == "null"
+    return False
+
+
+def _placed(base, path):
+    """A deep copy of base with _MARK at path (dicts and lists only)."""
+    if not path:
+        return _MARK
+    out = _copy(base)
+    key = path[0]
+    inner = out[key] if isinstance(out, list) or key in out else None
+    out[key] = _placed(inner, path[1:])
+    return out
+
+
+def _copy(v):
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
+
+
+def hostile_line(sim, cmd, base, path, token, role="clinician"):
+    """The request line for `cmd` with `token` (JSON text) at `path`, signed as `role` (unsigned for a
+    public command) with the role's next counter."""
+    sim._req_id += 1
+    req = {"id": sim._req_id, "cmd": cmd}
+    req.update(_copy(base))
+    signed = cmd not in PUBLIC_CMDS
+    if signed:
+        req["role"] = role
+        req["ctr"] = sim.pump.protocol.auth.last_ctr(role) + 1
+    req = _placed(req, path)
+    body = json.dumps(req).replace('"%s"' % _MARK, token).encode()
+    if not signed:
+        return body + b"\n"
+    from firmware.auth import dev_key
+    from firmware.hmac_sha256 import Hmac
+    return body + b"~" + Hmac(dev_key(role)).hexdigest(body) + b"\n"
+
+
+def known_codes():
+    """Every error code a refusal may carry (E_INTERNAL excepted: that is a crash, never a refusal)."""
+    from firmware import druglib, errors
+    codes = set()
+    for name in dir(errors):
+        if name.startswith("E_"):
+            codes.add(getattr(errors, name))
+    for soft, hard, _ in druglib.LIMIT_CODES.values():
+        codes.add(soft)
+        codes.add(hard)
+    codes.discard("E_INTERNAL")
+    return codes
+
+
+def hostile_cases():
+    """(label, cmd, base, path, token) for every field and every hostile value outside its domain."""
+    out = []
+    for cmd, base, path, spec in FIELDS:
+        for token, value in HOSTILE:
+            if not in_domain(spec, value):
+                out.append(("%s %s=%s" % (cmd, ".".join(str(p) for p in path), token), cmd, base, path, token))
+    return out

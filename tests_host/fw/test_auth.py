@@ -143,6 +143,7 @@ def test_refused_command_consumes_its_counter():
 
 def test_power_cut_after_the_counter_write_cannot_allow_a_replay():
     sim = filled_sim(500, 2000, 20)
+    sim.power_cycle(0)             # after a reset the next frame writes a new counter lease first
     frame = program_frame(sim, 400)
     sim.flash.tear_on_write(1, 0)   # write 0: the counter (write-ahead); write 1: the settings
     try:
@@ -174,6 +175,7 @@ def test_power_cut_at_every_byte_of_the_counter_write_runs_the_command_at_most_o
     cut = 0
     while True:
         sim = filled_sim(500, 2000, 20)
+        sim.power_cycle(0)         # the next frame writes a new counter lease (auth.py CTR_LEASE)
         frame = program_frame(sim, 400)
         size = len(sim.flash.files["auth"])
         _cut_power_in_counter_write(sim.flash, cut)
@@ -262,6 +264,7 @@ def test_bench_role_and_commands_need_a_bench():
 
 def test_counter_write_failure_refuses_therapy_changes_but_not_the_bench():
     sim = filled_sim(500, 2000, 20)
+    sim.power_cycle(0)             # every role's next frame writes a new counter lease
     ctr = list(sim.pump.protocol.auth.ctr)
     sim.flash.fail_writes = True
     refused(sim.request("program", mode="continuous", dose_mcg_day=400), "E_STORAGE")
@@ -271,3 +274,52 @@ def test_counter_write_failure_refuses_therapy_changes_but_not_the_bench():
     assert not sim.flash.fail_writes
     ok(sim.request("program", mode="continuous", dose_mcg_day=400))
     assert sim.pump.protocol.auth.ctr[0] > ctr[0]
+
+
+# --- the lockout is not extended by refusals during it (issue 13 item 9) -------------------------------
+
+def _lock_out(sim):
+    for _ in range(5):
+        refused(sim.request_raw(program_frame(sim, key=WRONG_KEY)), "E_AUTH_MAC")
+    return sim.clock.elapsed_ms // 1000
+
+
+def test_refusals_during_a_lockout_do_not_extend_it():
+    """The review's case: a board without a bench, five unsigned sim.state (E_BENCH_DISABLED) every
+    ~100 s during the lockout; the lockout still ends LOCKOUT_S after it began."""
+    sim = filled_sim(500, 2000, 20)
+    sim.hw.bench = None
+    t0 = _lock_out(sim)
+    for k in range(1, 4):
+        sim.run_until_s(t0 + 98 * k)
+        for _ in range(5):
+            refused(sim.request_as(None, "sim.state"), "E_BENCH_DISABLED")
+        refused(sim.request_raw(program_frame(sim, key=WRONG_KEY)), "E_AUTH_RATE_LIMIT")
+        refused(sim.request_as("patient", "demand"), "E_AUTH_RATE_LIMIT")
+    sim.run_until_s(t0 + LOCKOUT_S - 1)
+    refused(sim.request_raw(program_frame(sim, 400)), "E_AUTH_RATE_LIMIT")
+    sim.run_until_s(t0 + LOCKOUT_S)
+    ok(sim.request_raw(program_frame(sim, 400)))
+    end = events(sim, "auth_lockout_end")
+    assert len(end) == 1 and end[0]["data"]["refused"] == 3 * 7 + 1
+    assert len(events(sim, "auth_lockout")) == 1
+
+
+def test_sim_run_ends_a_lockout_in_virtual_time():
+    """On the simulator only sim.run moves time: it must pass a lockout (signed, checked as ever),
+    or the lockout would never end."""
+    sim = filled_sim(500, 2000, 20)
+    t0 = _lock_out(sim)
+    refused(sim.request_raw(program_frame(sim, 400)), "E_AUTH_RATE_LIMIT")
+    refused(sim.request_raw(sim.frame("sim.run", {"until_s": t0 + LOCKOUT_S}, "bench", key=WRONG_KEY)),
+            "E_AUTH_MAC")
+    refused(sim.request_as("bench", "set", nl_per_step=50), "E_AUTH_RATE_LIMIT")   # not a bench command
+    ok(sim.request_as("bench", "sim.run", until_s=t0 + LOCKOUT_S // 2))
+    assert sim.clock.horizon_ms == (t0 + LOCKOUT_S // 2) * 1000
+    sim.run_to_horizon()          # what boards/sim/main.py does before it reads the next host line
+    refused(sim.request_raw(program_frame(sim, 400)), "E_AUTH_RATE_LIMIT")
+    ok(sim.request_as("bench", "sim.run", until_s=t0 + LOCKOUT_S))
+    sim.run_to_horizon()
+    assert sim.clock.elapsed_ms == (t0 + LOCKOUT_S) * 1000
+    ok(sim.request_raw(program_frame(sim, 400)))
+    assert len(events(sim, "auth_lockout")) == 1

@@ -3,7 +3,7 @@ re-keying, and keys and counters across resets."""
 
 from helpers import filled_sim, make_sim, ok, refused
 
-from firmware.auth import CTR_MAX, ROLLOVER_CTR
+from firmware.auth import CTR_LEASE, CTR_MAX, ROLLOVER_CTR
 
 K1 = "11" * 32
 K2 = "22" * 32
@@ -90,8 +90,11 @@ def test_keys_and_counters_survive_a_reset():
     frame = sim.frame("set", {"low_reservoir_ml": 3}, "clinician", key=raw(K1))
     ok(sim.request_raw(frame))
     before = ok(sim.request("keys.state"))["roles"]
+    assert before["clinician"]["ctr"] == 1
     sim.power_cycle(0)
     state = ok(sim.request("keys.state"))
+    # after a reset a role starts from its lease on flash: the first frame reserved 1..CTR_LEASE
+    before["clinician"]["ctr"] = CTR_LEASE
     assert state["roles"] == before and state["record"] == "ok"
     refused(sim.request_raw(frame), "E_AUTH_REPLAY")
     ok(sim.request_raw(sim.frame("set", {"low_reservoir_ml": 3}, "clinician", key=raw(K1))))
@@ -131,7 +134,7 @@ def test_counter_rollover_needs_a_re_key():
     assert ok(sim.request("status"))["therapy"]["dose_ng_day"] == 400_000
     sim.power_cycle(0)
     state = ok(sim.request("keys.state"))["roles"]
-    assert (state["clinician"]["ctr"], state["patient"]["ctr"], state["bench"]["ctr"]) == (1, 1, 5)
+    assert (state["clinician"]["ctr"], state["patient"]["ctr"], state["bench"]["ctr"]) == (CTR_LEASE, CTR_LEASE, 5)
 
 
 def test_re_key_outside_the_rollover_zone_keeps_the_counter():
@@ -141,3 +144,82 @@ def test_re_key_outside_the_rollover_zone_keeps_the_counter():
     ok(sim.request_raw(sim.frame("keys.provision", {"keys": {"patient": K4}}, "clinician", key=raw(K1))))
     assert ok(sim.request("keys.state"))["roles"]["patient"]["ctr"] == 3
     refused(sim.request_raw(sim.frame("ack", {}, "patient", ctr=2, key=raw(K4))), "E_AUTH_REPLAY")
+
+
+# --- re-provisioning after a damaged record (issue 13 item 11) ----------------------------------------
+
+def _damage_key_record(sim):
+    for name in ("auth", "auth.new"):
+        if name in sim.flash.files:
+            sim.flash.files[name] = b"PR garbage"
+
+
+def test_reprovisioning_after_a_damaged_record_keeps_counters_above_every_used_one():
+    sim = provisioned_sim()
+    recorded = []
+    for i in range(70):          # past a counter lease, so that RAM and flash differ in between
+        frame = sim.frame("set", {"low_reservoir_ml": 2 + i % 2}, "clinician", key=raw(K1))
+        ok(sim.request_raw(frame))
+        recorded.append(frame)
+    patient = sim.frame("ack", {}, "patient", key=raw(K2))
+    ok(sim.request_raw(patient))
+    used = ok(sim.request("keys.state"))["roles"]
+    _damage_key_record(sim)
+    sim.power_cycle(0)
+    assert ok(sim.request("keys.state"))["record"] == "corrupt"
+    # the same keys again (the bench has only the key file): no frame recorded before may run again
+    reply = ok(sim.request_as(None, "keys.provision", keys={"clinician": K1, "patient": K2, "bench": K3}))
+    assert reply["ctr"]["clinician"] >= used["clinician"]["ctr"] and reply["ctr"]["patient"] >= used["patient"]["ctr"]
+    quiet(sim)
+    for frame in recorded + [patient]:
+        refused(sim.request_raw(frame), "E_AUTH_REPLAY")
+    ok(sim.request_raw(sim.frame("set", {"low_reservoir_ml": 3}, "clinician", key=raw(K1))))
+    assert ok(sim.request("status"))["low_reservoir_nl"] == 3_000_000
+
+
+def test_a_damaged_record_and_a_reset_before_reprovisioning_still_refuse_replays():
+    sim = provisioned_sim()
+    frame = sim.frame("set", {"low_reservoir_ml": 3}, "clinician", key=raw(K1))
+    ok(sim.request_raw(frame))
+    _damage_key_record(sim)
+    sim.power_cycle(0)
+    sim.power_cycle(0)
+    ok(sim.request_as(None, "keys.provision", keys={"clinician": K1}))
+    sim.power_cycle(0)
+    refused(sim.request_raw(frame), "E_AUTH_REPLAY")
+
+
+# --- public and weak keys on a board (issue 13 item 12) ------------------------------------------------
+
+def _hex(key):
+    return "".join("%02x" % b for b in key)
+
+
+def test_a_board_refuses_public_and_weak_keys_for_every_role():
+    from boards.sim.board import dev_keys
+    good = ("8f3a1c9e5b7d2f4061a8c3e5f7092b4d6e8f0a1c3e5b7d9f2143658708a9cbed",
+            "5e0d2b9a7c4f6e8d1a3b5c7e9f0a2b4c6d8e1f3a5b7c9d0e2f4a6b8c1d3e5f70",
+            "c1d2e3f405162738495a6b7c8d9eafb0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6")
+    weak = [_hex(k) for k in dev_keys().values()] + [
+        "00" * 32, "ff" * 32, "11" * 32, "0102" * 16, _hex(bytes(range(32))), _hex(bytes(range(255, 223, -1))),
+        _hex(b"correct horse battery staple 123"), _hex(b"0123456789abcdef0123456789abcdef"),
+        "ab" * 32, "deadbeef" * 8]
+    for role in ("clinician", "patient", "bench"):
+        for key in weak:
+            sim = make_sim(provision=0)
+            sim.hw.board = "pico"
+            keys = {"clinician": good[0], "patient": good[1], "bench": good[2]}
+            keys[role] = key
+            refused(sim.request_as(None, "keys.provision", keys=keys), "E_ARG_RANGE")
+            assert not ok(sim.request("keys.state"))["roles"]["clinician"]["key"]
+    sim = make_sim(provision=0)
+    sim.hw.board = "pico"
+    ok(sim.request_as(None, "keys.provision", keys={"clinician": good[0], "patient": good[1], "bench": good[2]}))
+    # rotation on a board: the same rule
+    frame = sim.frame("keys.provision", {"keys": {"patient": "00" * 32}}, "clinician", key=raw(good[0]))
+    refused(sim.request_raw(frame), "E_ARG_RANGE")
+    from firmware.auth import weak_key
+    for key in weak:
+        assert weak_key(raw(key)), key
+    for key in good:
+        assert not weak_key(raw(key)), key

@@ -232,3 +232,62 @@ def test_occlusion_at_the_minimum_rate_is_not_mistaken_for_a_disconnection():
     assert codes == ["OCCLUSION"], codes
     step_s = 86400 / 960
     assert _raised(sim, "OCCLUSION")[0]["t_s"] - 3600 <= ((700 - 500) // 10 + OCCLUSION_HOLD) * step_s + 1
+
+
+# --- issue 13 item 5: the calibration is bounded by the nominal step; the guard does not trust it ----
+
+def test_a_calibration_far_from_the_nominal_step_is_refused_and_changes_nothing():
+    sim = filled_sim(500, 2000, 20)                       # nominal step 50 nL: 37.5 .. 62.5 nL allowed
+    for nl in (1, 37.4, 62.6, 500):
+        reply = sim.request_as("bench", "set", nl_per_step=nl)
+        assert reply["ok"] is False and reply["error"] == "E_ARG_RANGE", (nl, reply)
+        assert "nominal" in reply["msg"]
+    status = ok(sim.request("status"))
+    assert status["step_pl"] == 50_000 and status["rate_nl_day"] == 250_000
+    ok(sim.request_as("bench", "set", nl_per_step=37.5))
+    ok(sim.request_as("bench", "set", nl_per_step=62.5))
+
+
+def test_the_nominal_step_is_set_only_on_a_bench_and_never_by_the_bench_role_alone():
+    sim = filled_sim(500, 2000, 20)
+    # the bench role may set the calibration alone, not the nominal that bounds it
+    assert sim.request_as("bench", "set", nominal_nl_per_step=60)["error"] == "E_AUTH_FORBIDDEN"
+    # the nominal must keep the present calibration within its band (or set both at once)
+    assert sim.request("set", nominal_nl_per_step=80)["error"] == "E_ARG_RANGE"
+    bench = sim.hw.bench
+    sim.hw.bench = None                                   # a board without the bench jumper
+    reply = sim.request("set", nominal_nl_per_step=55)
+    sim.hw.bench = bench
+    assert reply["error"] == "E_BENCH_DISABLED", reply
+    assert ok(sim.request("status"))["step_pl"] == 50_000
+    ok(sim.request("set", nominal_nl_per_step=55))       # on the bench: 50 nL is within 55 +/- 25 %
+
+
+def test_guard_ceiling_comes_from_the_nominal_step_not_from_the_calibration():
+    # a true 50 nL pump whose calibration is corrupted to 1 nL (past the command's check, in RAM): the
+    # scheduler sends 50 times the pulses. The guard converts the 250 uL/day allowance with the lowest
+    # plausible step (37.5 nL): 6667 pulses, limit 6667 + 666 + 20 = 7353 (with 1 nL: 275 020, no alarm)
+    sim = filled_sim(500, 2000, 20)
+    sim.run_until_s(3600)
+    sim.pump.set_step_pl(1000)
+    sim.pump.update_forecast()
+    start = sim.mock_pump.pulses
+    sim.run_until_s(DAY_S)
+    status = ok(sim.request("status"))
+    assert status["guard"]["limit_pulses"] == 6667 + 666 + 20
+    assert len(_raised(sim, "OVERDELIVERY_GUARD")) == 1
+    assert not sim.mock_pump.enabled
+    # the first hour at the right rate (208 pulses) is in the window too
+    assert sim.mock_pump.pulses - start + 208 <= 7353 + 1
+
+
+def test_settings_with_a_calibration_outside_the_nominal_band_are_not_trusted_at_boot():
+    from firmware import persist
+    sim = filled_sim(500, 2000, 20)
+    sim.run_until_s(600)
+    sim.pump.config.step_pl = 1000                        # a record an older firmware could have written
+    persist.save(sim.pump, persist.SETTINGS, persist.settings_payload(sim.pump))
+    sim.power_cycle(0)
+    status = ok(sim.request("status"))
+    assert status["therapy"] == {"mode": "stopped"} and status["rate_nl_day"] == 0
+    assert [(a["code"], a["tier"]) for a in status["alarms"]] == [("MEMORY_ERROR", "critical")]

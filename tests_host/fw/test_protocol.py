@@ -78,3 +78,89 @@ def test_info():
     sim = filled_sim(500, 2000, 20)
     info = ok(sim.request("info"))
     assert info["board"] == "sim" and info["serial"] == "SIM-0001" and info["firmware"]
+
+
+# --- an exception in a command: a refused command, or a fault of the pump (issue 13 item 1) -------
+
+def _delivering(sim):
+    return not sim.pump.safe and not sim.pump.stop_mask and sim.pump.planner.running
+
+
+def test_exception_in_a_read_only_command_is_answered_and_delivery_goes_on():
+    sim = filled_sim(500, 2000, 20)
+    pump = sim.pump
+
+    def broken(*args):
+        raise RuntimeError("bug in a read-only command")
+
+    real_records = pump.log.records
+    pump.log.records = broken
+    reply = refused(sim.request("log"), "E_INTERNAL")
+    assert "bug in a read-only command" in reply["msg"]
+    pump.log.records = real_records
+    real_describe = pump.bolus.describe
+    pump.bolus.describe = broken
+    refused(sim.request("status"), "E_INTERNAL")
+    pump.bolus.describe = real_describe
+    assert _delivering(sim)
+    steps0 = ok(sim.request("status"))["steps"]
+    sim.run_until_s(3600)
+    st = ok(sim.request("status"))
+    assert not st["safe_state"] and st["stopped_by"] == [] and st["steps"] > steps0
+    assert [a["code"] for a in st["alarms"]] == []
+
+
+def test_exception_while_a_command_is_validated_is_answered_and_changes_nothing():
+    from firmware import limits
+    sim = filled_sim(500, 2000, 20)
+    before = _state(sim)
+    real_check = limits.check
+
+    def broken(*args, **kw):
+        raise ValueError("bug in a check")
+
+    limits.check = broken
+    try:
+        refused(sim.request("program", mode="continuous", dose_mcg_day=400), "E_INTERNAL")
+        refused(sim.request("bolus", dose_mcg=10, duration_s=600), "E_INTERNAL")
+    finally:
+        limits.check = real_check
+    assert _delivering(sim)
+    assert _state(sim) == before
+    ok(sim.request("program", mode="continuous", dose_mcg_day=400))
+
+
+def test_exception_after_a_command_began_to_change_the_pump_is_a_fault():
+    """Half a change is not a refused command: the pump goes to its safe state (one shutdown path)."""
+    sim = filled_sim(500, 2000, 20)
+
+    def broken(*args, **kw):
+        raise RuntimeError("bug while applying")
+
+    sim.pump.apply_basal = broken
+    reply = refused(sim.request("program", mode="continuous", dose_mcg_day=400), "E_INTERNAL")
+    assert "safe state" in reply["msg"]
+    assert sim.pump.safe
+
+
+# --- 24 flex steps in one frame (issue 13 item 10) ---------------------------------------------------
+
+def test_24_flex_steps_fit_in_one_signed_frame():
+    from firmware.framing import MAX_LINE
+    from firmware.therapy import MAX_FLEX_STEPS
+    assert MAX_FLEX_STEPS == 24
+    sim = filled_sim(500, 2000, 20)
+    sim._req_id = 999_999_999
+    for cycle, span in (("week", 7 * 86400), ("day", 86400)):
+        # the longest a host should send: every start near the cycle's end, 3 decimals on every dose
+        starts = [span - 24 * 60 + 59 * i for i in range(24)]
+        doses = [1999.999 - i * 37.037 for i in range(24)]
+        steps = [[s, round(d, 3)] for s, d in zip(starts, doses)]
+        frame = sim.frame("program", {"mode": "flex", "cycle": cycle, "steps": steps, "confirm": True,
+                                      "dry_run": False}, "clinician")
+        assert len(frame) - 1 + 9 <= MAX_LINE, len(frame)    # room for a 10-digit counter too
+        reply = ok(sim.request_raw(frame))
+        new = reply["new"]
+        assert new["cycle"] == cycle and len(new["steps"]) == 24
+        assert [s["start_s"] for s in new["steps"]] == starts
+        assert [s["dose_ng_day"] for s in new["steps"]] == [int(round(d, 3) * 1000 + 0.5) for d in doses]

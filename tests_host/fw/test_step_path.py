@@ -46,7 +46,8 @@ def test_no_allocation_per_step_with_bolus_and_basal():
 
 def test_long_lived_counters_stay_small_after_years():
     sim = filled_sim(0, 500, 20)
-    ok(sim.request("set", reservoir_capacity_ml=40, nl_per_step=1000))    # 1 uL steps: a short loop
+    ok(sim.request("set", reservoir_capacity_ml=40, nl_per_step=1000,     # 1 uL steps: a short loop
+                   nominal_nl_per_step=1000))                              # (a 1 uL pump head, on the bench)
     ok(sim.request("refill", drug="baclofen", conc_mcg_ml=500, volume_ml=40))
     ok(sim.request("program", mode="continuous", dose_mcg_day=1000))   # 2 mL/day: 1.1 L over 1.5 years
     for k in range(1, 31):

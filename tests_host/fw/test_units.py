@@ -24,3 +24,42 @@ def test_whole_int_refuses_fractions():
     assert units.whole_int({"c": 2000}, "c", 1, 10**5) == 2000
     assert units.whole_int({"c": 2000.0}, "c", 1, 10**5) == 2000
     assert raises(CommandError, units.whole_int, {"c": 20.5}, "c", 1, 10**5).code == E_ARG_TYPE
+
+
+def _parsed(text):
+    """The value the firmware's own JSON parser makes of `text` (1e39 is infinite in a 32-bit float)."""
+    import json
+    return json.loads('{"v": %s}' % text)
+
+
+def test_non_finite_and_huge_numbers_are_refused_never_raised():
+    """Every way a JSON number can be out of range ends in E_ARG_RANGE (or E_ARG_TYPE for a fraction
+    where a whole number is needed): never an OverflowError or a value past the bounds."""
+    for text in ("1e400", "-1e400", "1e39", "-1e39", "1e20", "-1e20", "2147483648", "1073741824",
+                 "99999999999999999999999999", "-1", "3.4e38"):
+        args = _parsed(text)
+        for fn, argv in ((units.whole_int, (args, "v", 0, (1 << 30) - 1)),
+                         (units.whole_int, (args, "v", 1, 64)),
+                         (units.scaled_int, (args, "v", 1000, 1, 100_000_000)),
+                         (units.scaled_int, (args, "v", 24_000, 24_000, 240_000_000))):
+            err = raises(CommandError, fn, *argv)
+            assert err.code == E_ARG_RANGE, (text, err.code, err.msg)
+    for text in ("1.5", "-0.5", "1e-9", "1073741823.5"):
+        err = raises(CommandError, units.whole_int, _parsed(text), "v", 0, (1 << 30) - 1)
+        assert err.code in (E_ARG_TYPE, E_ARG_RANGE), (text, err.code)
+    for bad in ({"v": "1"}, {"v": [1]}, {"v": {}}, {"v": None}, {"v": True}, {"v": float("nan")}):
+        for fn, argv in ((units.whole_int, (bad, "v", 0, 10)), (units.scaled_int, (bad, "v", 1000, 0, 10))):
+            assert raises(CommandError, fn, *argv).code == E_ARG_TYPE, bad
+
+
+def test_bounds_are_exact_even_for_floats_near_2_30():
+    """A float that a single-float board rounds to 2**30 is refused, not accepted as 2**30 - 1."""
+    top = (1 << 30) - 1
+    assert units.whole_int({"v": top}, "v", 0, top) == top
+    assert raises(CommandError, units.whole_int, {"v": top + 1}, "v", 0, top).code == E_ARG_RANGE
+    assert raises(CommandError, units.whole_int, _parsed("1073741824.0"), "v", 0, top).code == E_ARG_RANGE
+    args = _parsed("1073741823.0")      # 2**30 in a 32-bit float: refused there, exact on 64-bit floats
+    if int(args["v"]) == top:
+        assert units.whole_int(args, "v", 0, top) == top
+    else:
+        assert raises(CommandError, units.whole_int, args, "v", 0, top).code == E_ARG_RANGE

@@ -7,10 +7,22 @@ Exit codes: 0 done; 2 invalid input (a malformed CSV names its line; a bad scena
 import json
 import sys
 
-from pumpctl import accuracy, balance_csv, calibrate, plots
+from pumpctl import accuracy, argtypes, balance_csv, calibrate
 from pumpctl.link import INTERPRETERS, LinkError
 
 SIM_INTERPS = INTERPRETERS + ("inprocess",)
+DEFAULT_RATE_UL_H = 20.0
+
+
+def require_plots(what):
+    """pumpctl.plots, or a one-line error if matplotlib (the `plot` extra) is missing."""
+    try:
+        from pumpctl import plots
+    except ImportError:
+        from pumpctl.cli_device import UsageError
+        raise UsageError("%s draws PNGs with matplotlib, which is not installed: pip install 'pumpctl[plot]' "
+                         "(or matplotlib; make sim installs it)" % what)
+    return plots
 
 
 def _err(msg, code):
@@ -51,7 +63,26 @@ def _print_accuracy(result, label):
     console.print(table)
 
 
+def _sim_label(result, args):
+    parts = ["true %g nL/step, calibration %g nL/step" % (result["true_step_nl"], result["step_nl"])]
+    if args.noise_ppm:
+        parts.append("noise +/-%d ppm (seed %d)" % (args.noise_ppm, args.noise_seed))
+    if args.wear_ppm_per_ml:
+        parts.append("wear %d ppm/mL" % args.wear_ppm_per_ml)
+    return "simulated pump: %s (%s)" % (", ".join(parts), args.interp)
+
+
 def cmd_accuracy(args):
+    plots = require_plots("--png") if args.png else None
+    if args.csv:
+        sim_only = [flag for flag, given in (("--sim", args.sim), ("--csv-out", args.csv_out),
+                                             ("--true-nl-per-step", args.true_nl_per_step is not None),
+                                             ("--nl-per-step", args.nl_per_step is not None),
+                                             ("--noise-ppm", args.noise_ppm),
+                                             ("--wear-ppm-per-ml", args.wear_ppm_per_ml))
+                    if given]
+        if sim_only:
+            return _err("accuracy: --csv analyses balance readings; %s is for the simulator" % ", ".join(sim_only), 2)
     try:
         if args.csv:
             if args.rate_ul_h is None:
@@ -63,7 +94,7 @@ def cmd_accuracy(args):
         else:
             link = _open_sim(args)
             try:
-                measured = accuracy.measure_on_sim(link, args.rate_ul_h or 20.0, args.duration_s,
+                measured = accuracy.measure_on_sim(link, args.rate_ul_h or DEFAULT_RATE_UL_H, args.duration_s,
                                                    drug=args.drug, conc_mcg_ml=args.conc_mcg_ml)
             finally:
                 link.close()
@@ -76,8 +107,7 @@ def cmd_accuracy(args):
             result = accuracy.analyse(volumes, measured["rate_ul_h"], analysis_start_s=args.analysis_start_s,
                                       analysis_s=args.analysis_s)
             result.update(measured)
-            label = "simulated pump: true %g nL/step, calibration %g nL/step (%s)" % (
-                result["true_step_nl"], result["step_nl"], args.interp)
+            label = _sim_label(result, args)
     except (balance_csv.BalanceCsvError, accuracy.AccuracyError) as exc:
         return _err(str(exc), 2)
     except LinkError as exc:
@@ -112,7 +142,7 @@ def _calibration_result(args, log):
             masses = [w.mass_g for w in rows]
         else:
             steps, density, masses = args.steps, args.density_g_ml, args.mass_g
-        return calibrate.compute(steps, masses, density, args.resolution_g), None
+        return calibrate.compute(steps, masses, density, args.resolution_g), {}
     if args.sim:
         link = _open_sim(args)
         balance = calibrate.SimBalance(link, args.density_g_ml, args.resolution_g)
@@ -176,6 +206,7 @@ def cmd_calibrate(args):
 
 
 def cmd_report(args):
+    require_plots("pumpctl report")
     from pumpctl import mdreport
     from pumpctl import scenario as scenario_mod
     from pumpctl.cli_run import _progress_printer
@@ -195,56 +226,84 @@ def cmd_report(args):
     return 0
 
 
-def _add_sim_args(p):
-    p.add_argument("--sim", action="store_true", help="run on the simulator")
+def _add_sim_args(p, sim_help="run on a fresh simulator"):
+    p.add_argument("--sim", action="store_true", help=sim_help)
     p.add_argument("--interp", choices=SIM_INTERPS, default="micropython",
                    help="simulator: MicroPython unix port (default), CPython, or in this process")
-    p.add_argument("--true-nl-per-step", type=float, help="simulator: what the mock pump really moves per step")
-    p.add_argument("--nl-per-step", type=float, help="simulator: the firmware's initial calibration")
-    p.add_argument("--noise-ppm", type=int, default=0, help="simulator: per-step noise, uniform +/- ppm")
-    p.add_argument("--noise-seed", type=int, default=1, help="simulator: seed of the per-step noise")
-    p.add_argument("--wear-ppm-per-ml", type=int, default=0, help="simulator: output loss per mL moved")
-    p.add_argument("--density-g-ml", type=float, help="density setting of the test fluid (g/mL)")
+    p.add_argument("--true-nl-per-step", type=argtypes.number("nL", 0, 1000, lo_open=True),
+                   help="simulator: what the mock pump really moves per step (nL)")
+    p.add_argument("--nl-per-step", type=argtypes.number("nL", 0, 1000, lo_open=True),
+                   help="simulator: the firmware's initial calibration (nL per step)")
+    p.add_argument("--noise-ppm", type=argtypes.whole("ppm", 0, 1_000_000), default=0,
+                   help="simulator: per-step noise, uniform +/- ppm of the step (0..1000000)")
+    p.add_argument("--noise-seed", type=argtypes.whole("", 0, 0xFFFFFFFF), default=1,
+                   help="simulator: seed of the per-step noise (the same seed, the same run)")
+    p.add_argument("--wear-ppm-per-ml", type=argtypes.whole("ppm per mL", 0, 1_000_000), default=0,
+                   help="simulator: tubing wear, output loss per mL moved (ppm)")
+    p.add_argument("--density-g-ml", type=argtypes.number("g/mL", 0.5, 3),
+                   help="density setting of the test fluid (g/mL; default 0.9982, water at 20 degC)")
 
 
 def register(sub):
-    acc = sub.add_parser("accuracy", help="IEC 60601-2-24 flow-rate error and trumpet curve (CSV or simulator)")
-    acc.add_argument("--csv", help="balance log CSV (time_s,mass_g[,density_g_ml]; see docs/bench.md)")
-    _add_sim_args(acc)
-    acc.add_argument("--rate-ul-h", type=float, help="set rate (CSV: required; simulator: default 20)")
+    acc = sub.add_parser("accuracy", help="IEC 60601-2-24 flow-rate error and trumpet curve (CSV or simulator)",
+                         description="IEC 60601-2-24 flow-rate error and trumpet curve from balance readings "
+                                     "(--csv) or a simulated pump (--sim); docs/bench.md.")
+    acc.add_argument("--csv", type=argtypes.input_file,
+                     help="balance log CSV (time_s,mass_g[,density_g_ml]; see docs/bench.md)")
+    _add_sim_args(acc, "run the test on a fresh simulator (the default without --csv)")
+    acc.add_argument("--rate-ul-h", type=argtypes.number("uL/h", 0, 10000, lo_open=True),
+                     help="set rate (uL/h; --csv: required, the rate of the test; simulator: default 20)")
     acc.add_argument("--drug", default="baclofen", help="simulator: drug to programme (default baclofen)")
-    acc.add_argument("--conc-mcg-ml", type=int, default=2000, help="simulator: concentration (default 2000)")
-    acc.add_argument("--duration-s", type=int, default=accuracy.TEST_S, help="simulator: test length (7200)")
-    acc.add_argument("--analysis-start-s", type=int, default=accuracy.ANALYSIS_START_S)
-    acc.add_argument("--analysis-s", type=int, default=accuracy.ANALYSIS_S)
-    acc.add_argument("--png", help="write the start-up graph and trumpet curve here")
-    acc.add_argument("--csv-out", help="simulator: also write the virtual balance readings as a CSV")
+    acc.add_argument("--conc-mcg-ml", type=argtypes.whole("mcg/mL", 1), default=2000,
+                     help="simulator: concentration (mcg/mL, default 2000)")
+    acc.add_argument("--duration", "--duration-s", dest="duration_s", type=argtypes.duration(60, 30 * 86400),
+                     default=accuracy.TEST_S, help="simulator: test length (default 2h)")
+    acc.add_argument("--analysis-start", "--analysis-start-s", dest="analysis_start_s", type=argtypes.duration(0),
+                     default=accuracy.ANALYSIS_START_S,
+                     help="start of the analysis period (default 1h; whole 30 s intervals)")
+    acc.add_argument("--analysis", "--analysis-s", dest="analysis_s", type=argtypes.duration(30),
+                     default=accuracy.ANALYSIS_S, help="length of the analysis period (default 1h)")
+    acc.add_argument("--png", type=argtypes.output_file, help="write the start-up graph and trumpet curve here")
+    acc.add_argument("--csv-out", type=argtypes.output_file,
+                     help="simulator: also write the virtual balance readings as a CSV")
     acc.add_argument("--json", action="store_true", help="print one JSON object")
     acc.set_defaults(func=cmd_accuracy)
 
-    cal = sub.add_parser("calibrate", help="nL per step from weighed runs, with its uncertainty")
-    _add_sim_args(cal)
-    cal.add_argument("--port", help="a board's serial port (needs the board link)")
-    cal.add_argument("--steps", type=int, default=calibrate.DEFAULT_STEPS, help="steps per run (2000)")
-    cal.add_argument("--runs", type=int, default=calibrate.DEFAULT_RUNS, help="runs (3)")
-    cal.add_argument("--mass-g", type=float, nargs="+", help="weighed masses, one per run")
-    cal.add_argument("--weighings", help="CSV of weighings (run,steps,mass_g; see docs/bench.md)")
-    cal.add_argument("--resolution-g", type=float, default=calibrate.DEFAULT_RESOLUTION_G,
-                     help="balance resolution in g (0.00001)")
+    cal = sub.add_parser("calibrate", help="nL per step from weighed runs, with its uncertainty",
+                         description="nL per step from weighed runs with its uncertainty: on a fresh simulator "
+                                     "(--sim), a board (--port), or masses weighed already (--mass-g, --weighings).")
+    _add_sim_args(cal, "calibrate a fresh simulator (its virtual balance weighs)")
+    cal.add_argument("--port", help="a board's serial port: runs on the board, masses typed in (or --mass-g)")
+    cal.add_argument("--steps", type=argtypes.whole("steps", 1, 1_000_000), default=calibrate.DEFAULT_STEPS,
+                     help="steps per run (default 2000)")
+    cal.add_argument("--runs", type=argtypes.whole("runs", 1, 100), default=calibrate.DEFAULT_RUNS,
+                     help="runs (default 3)")
+    cal.add_argument("--mass-g", type=argtypes.number("g", 0, lo_open=True), nargs="+",
+                     help="weighed masses (g), one per run")
+    cal.add_argument("--weighings", type=argtypes.input_file,
+                     help="CSV of weighings (run,steps,mass_g; see docs/bench.md)")
+    cal.add_argument("--resolution-g", type=argtypes.number("g", 0, 1), default=calibrate.DEFAULT_RESOLUTION_G,
+                     help="balance resolution (g; default 0.00001)")
     cal.add_argument("--write", action="store_true", help="set nl_per_step on the pump")
-    cal.add_argument("--tubing-service-ml", type=float, metavar="ML",
+    cal.add_argument("--tubing-service-ml", type=argtypes.number("mL", 0, calibrate.MAX_TUBING_SERVICE_ML),
+                     metavar="ML",
                      help="with --write: also set the tubing reminder (setting tubing_service_ml, warning "
                           "TUBING_SERVICE) to ML from this calibration on; 0 turns it off; needs the clinician key")
     cal.add_argument("--verify", action="store_true", help="simulator: IEC accuracy test before and after")
-    cal.add_argument("--rate-ul-h", type=float, default=20.0, help="--verify: set rate (20)")
+    cal.add_argument("--rate-ul-h", type=argtypes.number("uL/h", 0, 10000, lo_open=True), default=DEFAULT_RATE_UL_H,
+                     help="--verify: set rate (uL/h, default 20)")
     cal.add_argument("--json", action="store_true", help="print one JSON object")
     cal.set_defaults(func=_with_density(cmd_calibrate))
 
-    rep = sub.add_parser("report", help="run a scenario and write a Markdown report with PNG plots")
-    rep.add_argument("scenario", help="scenario JSON file")
-    rep.add_argument("--out", required=True, help="output folder")
-    rep.add_argument("--interp", choices=INTERPRETERS, default="micropython")
-    rep.add_argument("--rate-ul-h", type=float, default=20.0, help="set rate of the accuracy test (20)")
+    rep = sub.add_parser("report", help="run a scenario and write a Markdown report with PNG plots",
+                         description="Run a scenario on a fresh simulator and write report.md, timeline.png, "
+                                     "trumpet.png and report.json into a folder (docs/bench.md).")
+    rep.add_argument("scenario", type=argtypes.input_file, help="scenario JSON file (format v1, see README)")
+    rep.add_argument("--out", type=argtypes.output_dir, required=True, help="output folder (made if missing)")
+    rep.add_argument("--interp", choices=INTERPRETERS, default="micropython",
+                     help="run the firmware on the MicroPython unix port (default) or CPython")
+    rep.add_argument("--rate-ul-h", type=argtypes.number("uL/h", 0, 10000, lo_open=True), default=DEFAULT_RATE_UL_H,
+                     help="set rate of the accuracy test (uL/h, default 20)")
     rep.add_argument("--no-accuracy", action="store_true", help="skip the IEC accuracy test")
     rep.add_argument("--quiet", action="store_true", help="no progress on stderr")
     rep.set_defaults(func=cmd_report)
@@ -256,6 +315,13 @@ def _with_density(fn):
             args.density_g_ml = calibrate.DEFAULT_DENSITY_G_ML
         if not (args.sim or args.port or args.mass_g or args.weighings):
             return _err("calibrate: give --sim, --port, --mass-g or --weighings", 2)
+        if args.sim and args.port:
+            return _err("calibrate: give --sim (a fresh simulator) or --port (a board), not both", 2)
+        if args.weighings and (args.mass_g or args.sim or args.port):
+            return _err("calibrate: --weighings is the masses of runs made already: without --mass-g, --sim or "
+                        "--port", 2)
+        if args.mass_g and args.sim:
+            return _err("calibrate: --sim weighs on its virtual balance: leave out --mass-g", 2)
         if args.tubing_service_ml is not None:
             if not args.write or args.weighings or not (args.sim or args.port):
                 return _err("calibrate: --tubing-service-ml is written with the calibration: it needs --write "
@@ -264,5 +330,7 @@ def _with_density(fn):
                 calibrate.check_tubing_service_ml(args.tubing_service_ml)
             except calibrate.CalibrationError as exc:
                 return _err("calibrate: --tubing-service-ml: %s" % exc, 2)
+        if args.write and not (args.sim or args.port):
+            return _err("calibrate: --write sets nl_per_step on a pump: give --sim or --port", 2)
         return fn(args)
     return run

@@ -1,19 +1,25 @@
-"""Device subcommands: one per protocol command (docs/protocol.md), for a board (`--port`) or the
-simulator (`--sim`, or a served one: `pumpctl sim serve`, then `--port socket://127.0.0.1:PORT`).
+"""Device subcommands: one per protocol command (docs/protocol.md), for a board (`--port`), a served
+simulator (`pumpctl sim serve`, then `--port socket://127.0.0.1:PORT`, or PUMPCTL_PORT in the
+environment) or a fresh simulator for one command (`--sim`: its state is gone when the command ends).
 
-Human output by default (rich tables, dates from the pump epoch 2024-01-01 00:00 UTC); `--json`
-prints the pump's reply as one JSON object. Exit codes: 0 done; 1 refused by the pump, not confirmed,
-or the link failed; 2 invalid input.
+Human output by default (rich tables in mL, uL/h, mcg/day, dates from the pump epoch 2024-01-01 00:00
+UTC); `--json` prints the pump's reply as one JSON object. Exit codes: 0 done; 1 refused by the pump,
+not confirmed, or the link failed; 2 invalid input. A refusal names the option the user typed
+(`--dose-mcg-day`, `--confirm-limit`), not the protocol's field.
 """
 
 import csv
 import json
+import os
 import sys
 
-from pumpctl import devview
+from pumpctl import argtypes, devview
 from pumpctl import keys as keyfile
 from pumpctl.link import DEFAULT, INTERPRETERS, LinkError, PumpLink
-from pumpctl.sign import ROLES
+from pumpctl.sign import ROLES, is_public, role_preference
+
+ENV_PORT = "PUMPCTL_PORT"            # the --port default (e.g. a served simulator's socket:// URL)
+ENV_DEV_KEYS = "PUMPCTL_DEV_KEYS"    # 1: sign with the simulator's development keys, as --dev-keys
 
 
 class UsageError(Exception):
@@ -21,32 +27,85 @@ class UsageError(Exception):
 
 
 class Refused(Exception):
-    def __init__(self, cmd, reply):
-        super().__init__("%s refused: %s %s" % (cmd, reply.get("error"), reply.get("msg")))
+    def __init__(self, cmd, reply, flags=None):
+        super().__init__("%s refused: %s %s" % (cmd, reply.get("error"), explain(cmd, reply, flags)))
         self.reply = reply
+
+
+# --- what the user typed, in refusals ------------------------------------------------------------------
+
+# protocol field -> the option that sets it, where the name differs from --field-with-dashes
+FLAG_NAMES = {
+    "duration_s": "--duration", "lockout_s": "--demand-lockout", "wall_s": "--wall", "steps": "--step",
+    "confirm": "--confirm-limit", "volume_nl": "--volume-ml", "until_s": "--until",
+}
+DEMAND_FLAGS = {"dose_mcg": "--demand-dose-mcg", "duration_s": "--demand-duration",
+                "lockout_s": "--demand-lockout", "max_per_day": "--demand-max-per-day"}
+
+
+def flag_name(cmd, field):
+    if cmd == "set" and field in DEMAND_FLAGS:
+        return DEMAND_FLAGS[field]
+    if cmd == "calibrate" and field == "steps":
+        return "--steps"
+    return FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def explain(cmd, reply, flags=None):
+    """The pump's message with its field names turned into the options the user typed."""
+    msg = str(reply.get("msg") or "")
+    msg = msg.replace('resend with "confirm": true', "add --confirm-limit if the dose is intended")
+    for field in flags if flags is not None else ():
+        msg = msg.replace("'%s'" % field, flag_name(cmd, field))
+    error = reply.get("error") or ""
+    if error == "E_AUTH_RATE_LIMIT":
+        msg += " (`pumpctl info` shows how long the lockout lasts)"
+    elif error == "E_AUTH_MAC":
+        msg += " (the key file does not hold this pump's keys: check --keys, or --dev-keys for a simulator)"
+    elif error == "E_NO_DRUG" and reply.get("fresh_sim"):
+        msg += " (--sim starts a fresh, empty simulator for each command: keep one with `pumpctl sim serve`)"
+    if reply.get("unread"):
+        msg += " (the pump could not read the request)"
+    return msg
 
 
 # --- connection --------------------------------------------------------------------------------------
 
 def add_connection(p):
     g = p.add_argument_group("connection")
-    g.add_argument("--port", help="board serial port (/dev/ttyACM0), a pty, or socket://127.0.0.1:PORT")
-    g.add_argument("--sim", action="store_true", help="start a fresh simulator for this command")
-    g.add_argument("--interp", choices=INTERPRETERS, default="micropython", help="simulator interpreter")
-    g.add_argument("--keys", help="key file (default: $PUMPCTL_KEYS or ~/.config/pumpctl/keys.json; "
-                                  "with --sim the simulator's development keys)")
-    g.add_argument("--dev-keys", action="store_true", help="sign with the simulator's development keys")
+    g.add_argument("--port", help="the pump: a board's serial port (/dev/ttyACM0; `pumpctl ports` lists them), "
+                                  "a pty, or a served simulator socket://127.0.0.1:PORT (default: $%s)" % ENV_PORT)
+    g.add_argument("--sim", action="store_true",
+                   help="start a fresh simulator for this command only (its state is gone afterwards; "
+                        "`pumpctl sim serve` keeps one between commands)")
+    g.add_argument("--interp", choices=INTERPRETERS, default="micropython",
+                   help="--sim: run the firmware on the MicroPython unix port (default) or CPython")
+    g.add_argument("--keys", type=argtypes.input_file,
+                   help="key file to sign with (default: $PUMPCTL_KEYS or ~/.config/pumpctl/keys.json; "
+                        "with --sim the simulator's development keys)")
+    g.add_argument("--dev-keys", action="store_true",
+                   help="sign with the simulator's public development keys (a served simulator; "
+                        "also $%s=1)" % ENV_DEV_KEYS)
     g.add_argument("--role", choices=ROLES, help="sign as this role (default: the narrowest the keys allow)")
-    g.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a reply (30)")
+    g.add_argument("--timeout", type=argtypes.number("s", 0, lo_open=True), default=30.0,
+                   help="seconds to wait for each reply (default 30)")
     p.add_argument("--json", action="store_true", help="print the pump's reply as one JSON object")
 
 
+def _port(args):
+    if args.port:
+        return args.port
+    return None if args.sim else os.environ.get(ENV_PORT) or None
+
+
 def open_link(args, keys=DEFAULT):
-    if bool(args.port) == bool(args.sim):
-        raise UsageError("give either --port PORT or --sim")
+    port = _port(args)
+    if bool(port) == bool(args.sim):
+        raise UsageError("give either --port PORT or --sim (a served simulator: --port socket://127.0.0.1:PORT, "
+                         "or set %s)" % ENV_PORT)
     device = None
     if keys is DEFAULT:
-        if args.dev_keys:
+        if args.dev_keys or (os.environ.get(ENV_DEV_KEYS) == "1" and not args.keys):
             keys = keyfile.dev_keys()
         elif args.keys:
             try:
@@ -57,8 +116,9 @@ def open_link(args, keys=DEFAULT):
                 sys.stderr.write("pumpctl: warning: %s\n" % warning)
     if args.sim:
         link = PumpLink.simulator(args.interp, keys=keys, role=args.role)
+        link.fresh_sim = True
     else:
-        link = PumpLink.serial(args.port, keys=keys, role=args.role, timeout_s=args.timeout)
+        link = PumpLink.serial(port, keys=keys, role=args.role, timeout_s=args.timeout)
     if device is not None:
         serial = link.call("info").get("serial")
         if serial != device:
@@ -67,10 +127,27 @@ def open_link(args, keys=DEFAULT):
     return link
 
 
-def call(link, cmd, **args):
+def no_key_message(link, cmd, args):
+    """Why `cmd` cannot be signed with the keys at hand, or None if it can (or needs no key)."""
+    if is_public(cmd) or link.role_for(cmd, args) is not None:
+        return None
+    wanted = (link.role,) if link.role else role_preference(cmd, args)
+    have = ", ".join(sorted(link.keys)) if link.keys else None
+    return "no %s key found%s: use --keys FILE or --dev-keys (a simulator)" % (
+        " or ".join(wanted), " (the keys at hand: %s)" % have if have else "")
+
+
+def call(link, cmd, flags=None, **args):
+    """Send one command; raise Refused (exit 1) if the pump refuses it, UsageError (exit 2) if there is
+    no key to sign it with (nothing is sent: an unsigned attempt counts towards the pump's lockout)."""
+    missing = no_key_message(link, cmd, args)
+    if missing:
+        raise UsageError(missing)
     reply = link.request(cmd, **args)
     if not reply.get("ok"):
-        raise Refused(cmd, reply)
+        if getattr(link, "fresh_sim", False):
+            reply = dict(reply, fresh_sim=True)
+        raise Refused(cmd, reply, args if flags is None else flags)
     return reply
 
 
@@ -82,7 +159,7 @@ def run_command(args, body):
         reply, human = body(link, args)
     except Refused as exc:
         if args.json:
-            sys.stdout.write(json.dumps(exc.reply) + "\n")
+            sys.stdout.write(json.dumps({k: v for k, v in exc.reply.items() if k != "fresh_sim"}) + "\n")
         sys.stderr.write("pumpctl: %s\n" % exc)
         return 1
     except UsageError as exc:
@@ -98,7 +175,13 @@ def run_command(args, body):
         sys.stdout.write(json.dumps(reply) + "\n")
     elif human is not None:
         human()
+    if args.sim and not args.json and args.command not in READ_ONLY:
+        sys.stderr.write("pumpctl: note: --sim ran this on a fresh simulator, which is gone now; "
+                         "`pumpctl sim serve` keeps one between commands\n")
     return 0 if reply.get("ok", True) else 1
+
+
+READ_ONLY = ("info", "status", "log")
 
 
 def simple(cmd, title, build=lambda args: {}):
@@ -145,6 +228,9 @@ def _log(link, args):
                                  json.dumps(e["data"]) if e.get("data") is not None else ""])
         elif fmt == "json":
             out.write(json.dumps({"events": events, "next": last["next"], "dropped": last["dropped"]}) + "\n")
+        elif args.out:
+            from rich.console import Console
+            Console(file=out, width=160).print(devview.log_table(events))
         else:
             devview.show(devview.log_table(events))
     finally:
@@ -163,7 +249,7 @@ def _cmd_log(args):
 # --- programming -------------------------------------------------------------------------------------
 
 def _start_s(text):
-    """Seconds into the cycle: '28800', '08:00' or 'Tue 08:00' (week cycles)."""
+    """Seconds into the cycle: '08:00', 'Tue 08:00' (week cycles), '8h', '1d8h' or whole seconds."""
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     text = text.strip().lower()
     day = 0
@@ -172,8 +258,10 @@ def _start_s(text):
         text = text[3:].strip()
     if ":" in text:
         hh, mm = text.split(":", 1)
+        if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+            raise ValueError(text)
         return day * 86400 + int(hh) * 3600 + int(mm) * 60
-    return day * 86400 + int(text)
+    return day * 86400 + argtypes.duration()(text)
 
 
 def program_args(args):
@@ -189,10 +277,13 @@ def program_args(args):
         for item in args.step:
             start, sep, dose = item.partition("=")
             try:
-                steps.append({"start_s": _start_s(start), "dose_mcg_day": float(dose)})
-            except ValueError:
-                raise UsageError("bad --step %r: use START=DOSE, e.g. 08:00=600" % item)
+                dose_mcg_day = argtypes.number("mcg/day", 0)(dose)
+                steps.append({"start_s": _start_s(start), "dose_mcg_day": dose_mcg_day})
+            except (ValueError, argtypes.argparse.ArgumentTypeError):
+                raise UsageError("bad --step %r: use START=DOSE_MCG_DAY, e.g. 08:00=600 or 'Tue 08:00=600'" % item)
         req.update(cycle=args.cycle, steps=steps)
+    elif args.dose_mcg_day is not None:
+        raise UsageError("--dose-mcg-day is for continuous (flex: --step START=DOSE_MCG_DAY)")
     if args.confirm_limit:
         req["confirm"] = True
     return req
@@ -216,8 +307,8 @@ def _program(link, args):
         return dict(preview, ok=False, error="NOT_CONFIRMED"), None
     reply = call(link, "program", **req)
     return reply, lambda: devview.show(devview.result_table("programme applied", {
-        "therapy": devview.therapy(reply["new"]), "basal rate": "%.3f uL/day" % (reply["rate_nl_day"] / 1000),
-        "refill due": devview.date(reply.get("refill_due_s"))}))
+        "therapy": reply["new"], "basal_rate_nl_day": reply["rate_nl_day"],
+        "refill_due_s": reply.get("refill_due_s")}))
 
 
 def _flag(args, req):
@@ -226,70 +317,110 @@ def _flag(args, req):
     return req
 
 
-SET_OPTIONS = (("reservoir_capacity_ml", float), ("low_reservoir_ml", float), ("minimum_ul_day", float),
-               ("catheter_volume_ul", float), ("nl_per_step", float), ("max_rate_ul_h", float),
-               ("residual_tolerance_ml", float))
+# `set` options: protocol field, unit type, help
+SET_OPTIONS = (
+    ("reservoir_capacity_ml", argtypes.number("mL", 0, 100, lo_open=True), "reservoir capacity (mL)"),
+    ("low_reservoir_ml", argtypes.number("mL", 0, 100), "low-reservoir alarm threshold (mL)"),
+    ("minimum_ul_day", argtypes.number("uL/day", 0, lo_open=True), "minimum rate that keeps the catheter open"),
+    ("catheter_volume_ul", argtypes.number("uL", 0, 2000), "catheter dead space (uL): the bridge bolus volume"),
+    ("nl_per_step", argtypes.number("nL/step", 0, lo_open=True), "calibrated volume per step (nL)"),
+    ("max_rate_ul_h", argtypes.number("uL/h", 1, 10000), "maximum rate of a prime or calibration run (uL/h)"),
+    ("residual_tolerance_ml", argtypes.number("mL", 0, 100),
+     "refill: drained vs estimated residual beyond this logs REFILL_MISMATCH (mL)"),
+    ("tubing_service_ml", argtypes.number("mL", 0, 10000),
+     "tubing reminder (TUBING_SERVICE) after this volume from the calibration (mL; 0 off)"),
+)
 
 
 def set_args(args):
-    req = {k: getattr(args, k) for k, _ in SET_OPTIONS if getattr(args, k) is not None}
-    demand = {"dose_mcg": args.demand_dose_mcg, "duration_s": args.demand_duration_s,
-              "lockout_s": args.demand_lockout_s, "max_per_day": args.demand_max_per_day}
+    req = {k: getattr(args, k) for k, _, _ in SET_OPTIONS if getattr(args, k) is not None}
+    if args.journal_interval is not None:
+        req["journal_interval_s"] = args.journal_interval
+    demand = {"dose_mcg": args.demand_dose_mcg, "duration_s": args.demand_duration,
+              "lockout_s": args.demand_lockout, "max_per_day": args.demand_max_per_day}
     given = [v is not None for v in demand.values()]
     if args.demand_off:
+        if any(given):
+            raise UsageError("--demand-off turns demand boluses off: give it without the other --demand-* options")
         req["demand"] = None
     elif all(given):
         req["demand"] = demand
     elif any(given):
-        raise UsageError("a demand setting needs all four: --demand-dose-mcg, --demand-duration-s, "
-                         "--demand-lockout-s, --demand-max-per-day")
+        raise UsageError("a demand setting needs all four: --demand-dose-mcg, --demand-duration, "
+                         "--demand-lockout, --demand-max-per-day")
     if not req:
-        raise UsageError("nothing to set")
+        raise UsageError("nothing to set (pumpctl set --help lists the settings)")
     return _flag(args, req)
+
+
+def _set(link, args):
+    req = set_args(args)
+    flags = list(req) + (list(DEMAND_FLAGS) if req.get("demand") else [])
+    reply = call(link, "set", flags=flags, **req)
+    return reply, lambda: devview.show(devview.result_table("settings changed", reply))
+
+
+def _refill(link, args):
+    """refill; on a simulator also fill the mock reservoir (the syringe), as the scenario runner does."""
+    reply = call(link, "refill", **_refill_args(args))
+    if call(link, "info").get("board") == "sim":
+        volume_nl = round(args.volume_ml * 1000) * 1000
+        mock = call(link, "sim.fill", volume_nl=volume_nl)
+        reply["mock_reservoir_pl"] = mock["reservoir_pl"]
+    return reply, lambda: devview.show(devview.result_table("refilled", reply))
 
 
 def register(sub):
     from pumpctl import cli_keys, cli_sim
 
     def add(name, help_text, func, **kw):
-        p = sub.add_parser(name, help=help_text, **kw)
+        p = sub.add_parser(name, help=help_text, description=help_text, **kw)
         add_connection(p)
         p.set_defaults(func=func)
         return p
 
+    confirm_help = "accept a value above the drug library's soft limit (never above the hard limit)"
     add("info", "firmware version, board, serial number, keys and counters", lambda a: run_command(a, _info))
     add("status", "therapy, reservoir, refill date, alarms, battery", lambda a: run_command(a, _status))
     p = add("log", "export the event log (table, CSV or JSON)", _cmd_log)
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.add_argument("--since", type=int, default=0, help="first sequence number")
-    p.add_argument("--out", help="write to this file instead of stdout")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="table (default, for people), csv or json (raw fields, for scripts)")
+    p.add_argument("--since", type=argtypes.whole("sequence number", 0), default=0,
+                   help="first sequence number to export (default 0)")
+    p.add_argument("--out", type=argtypes.output_file, help="write to this file instead of stdout")
 
     p = add("program", "programme the therapy: shows present vs new and asks before applying",
             lambda a: run_command(a, _program))
-    p.add_argument("mode", choices=("continuous", "flex", "minimum", "stopped"))
-    p.add_argument("--dose-mcg-day", type=float, help="continuous: the daily dose")
-    p.add_argument("--cycle", choices=("day", "week"), default="day", help="flex: the schedule's cycle")
-    p.add_argument("--step", action="append", help="flex: START=DOSE_MCG_DAY (START 08:00, 'Tue 08:00' or s)")
-    p.add_argument("--confirm-limit", action="store_true", help="accept a dose above the drug's soft limit")
+    p.add_argument("mode", choices=("continuous", "flex", "minimum", "stopped"), help="the therapy mode")
+    p.add_argument("--dose-mcg-day", type=argtypes.number("mcg/day", 0), help="continuous: the daily dose (mcg/day)")
+    p.add_argument("--cycle", choices=("day", "week"), default="day", help="flex: the schedule's cycle (day)")
+    p.add_argument("--step", action="append",
+                   help="flex: START=DOSE_MCG_DAY, START as 08:00, 'Tue 08:00' (week) or a time like 8h; repeat")
+    p.add_argument("--confirm-limit", action="store_true", help=confirm_help)
     p.add_argument("--yes", action="store_true", help="apply without asking (scripts)")
 
     p = add("bolus", "clinician bolus on top of the basal rate", lambda a: run_command(a, simple(
-        "bolus", "bolus started", lambda a: _flag(a, {"dose_mcg": a.dose_mcg, "duration_s": a.duration_s}))))
-    p.add_argument("--dose-mcg", type=float, required=True)
-    p.add_argument("--duration-s", type=int, required=True)
-    p.add_argument("--confirm-limit", action="store_true", help="accept a dose above the drug's soft limit")
+        "bolus", "bolus started", lambda a: _flag(a, {"dose_mcg": a.dose_mcg, "duration_s": a.duration}))))
+    p.add_argument("--dose-mcg", type=argtypes.number("mcg", 0, lo_open=True), required=True,
+                   help="the bolus dose (mcg)")
+    p.add_argument("--duration", "--duration-s", dest="duration", type=argtypes.duration(1, 7 * 86400),
+                   required=True, help="over how long: 30m, 2h, or whole seconds")
+    p.add_argument("--confirm-limit", action="store_true", help=confirm_help)
 
     p = add("prime", "priming bolus: fill the catheter's dead space at the maximum rate", lambda a: run_command(
         a, simple("prime", "priming bolus started", lambda a: {"volume_ul": a.volume_ul})))
-    p.add_argument("--volume-ul", type=float, required=True)
+    p.add_argument("--volume-ul", type=argtypes.number("uL", 0, lo_open=True), required=True,
+                   help="volume to push (uL): the catheter's dead space")
 
-    p = add("refill", "record a refill: drained residual, added volume and concentration", lambda a: run_command(
-        a, simple("refill", "refilled", _refill_args)))
-    p.add_argument("--drug", required=True)
-    p.add_argument("--conc-mcg-ml", type=int, required=True)
-    p.add_argument("--volume-ml", type=float, required=True)
-    p.add_argument("--residual-ml", type=float, help="volume drained from the reservoir")
-    p.add_argument("--bridge", action="store_true", help="bridge bolus for a new concentration")
+    p = add("refill", "record a refill: drained residual, added volume and concentration (a simulator's "
+                      "mock reservoir is filled too)", lambda a: run_command(a, _refill))
+    p.add_argument("--drug", required=True, help="drug name from the library (baclofen, ..., saline for the bench)")
+    p.add_argument("--conc-mcg-ml", type=argtypes.whole("mcg/mL", 1), required=True,
+                   help="concentration (mcg/mL), one of the library's for the drug")
+    p.add_argument("--volume-ml", type=argtypes.number("mL", 0, 100), required=True, help="volume filled (mL)")
+    p.add_argument("--residual-ml", type=argtypes.number("mL", 0, 100),
+                   help="volume drained from the reservoir (mL), checked against the pump's estimate")
+    p.add_argument("--bridge", action="store_true", help="bridge bolus for a new concentration of the same drug")
 
     add("demand", "patient-activated bolus (patient or clinician key)", lambda a: run_command(
         a, simple("demand", "demand bolus")))
@@ -298,24 +429,29 @@ def register(sub):
     add("selftest", "alarm self-test: sounds the critical, then the non-critical pattern",
         lambda a: run_command(a, simple("selftest", "self-test")))
 
-    p = add("set", "change settings (each validated before any is applied)", lambda a: run_command(
-        a, simple("set", "settings changed", set_args)))
-    for name, kind in SET_OPTIONS:
-        p.add_argument("--" + name.replace("_", "-"), type=kind)
-    p.add_argument("--demand-dose-mcg", type=float)
-    p.add_argument("--demand-duration-s", type=int)
-    p.add_argument("--demand-lockout-s", type=int)
-    p.add_argument("--demand-max-per-day", type=int)
+    p = add("set", "change settings (each validated before any is applied)", lambda a: run_command(a, _set))
+    for name, kind, help_text in SET_OPTIONS:
+        p.add_argument("--" + name.replace("_", "-"), type=kind, help=help_text)
+    p.add_argument("--journal-interval", type=argtypes.duration(60, 86400),
+                   help="how often the journal is written: 1m .. 1d (default 1h)")
+    p.add_argument("--demand-dose-mcg", type=argtypes.number("mcg", 0, lo_open=True), help="demand: dose (mcg)")
+    p.add_argument("--demand-duration", "--demand-duration-s", dest="demand_duration", type=argtypes.duration(1),
+                   help="demand: over how long (10m, or seconds)")
+    p.add_argument("--demand-lockout", "--demand-lockout-s", dest="demand_lockout", type=argtypes.duration(0),
+                   help="demand: shortest time between two (1h, or seconds)")
+    p.add_argument("--demand-max-per-day", type=argtypes.whole("per day", 1), help="demand: at most this many a day")
     p.add_argument("--demand-off", action="store_true", help="disable demand boluses")
-    p.add_argument("--confirm-limit", action="store_true", help="accept values above the drug's soft limits")
+    p.add_argument("--confirm-limit", action="store_true", help=confirm_help)
 
     p = add("calibration-run", "bench: exactly --steps steps at the maximum rate, to weigh (firmware 'calibrate')",
             lambda a: run_command(a, simple("calibrate", "calibration run started", lambda a: {"steps": a.steps})))
-    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--steps", type=argtypes.whole("steps", 1, 1_000_000), required=True,
+                   help="number of steps to make (1..1000000)")
 
     p = add("set-time", "set the pump's wall clock (UTC)", lambda a: run_command(
         a, simple("set_time", "clock set", _time_args)))
-    p.add_argument("--wall-s", type=int, help="seconds since 2024-01-01 00:00 UTC (default: now)")
+    p.add_argument("--wall", "--wall-s", dest="wall", type=argtypes.duration(0),
+                   help="time since 2024-01-01 00:00 UTC: 120d8h, or seconds (default: now)")
 
     cli_keys.register(sub, add_connection)
     cli_sim.register(sub, add_connection)
@@ -331,7 +467,7 @@ def _refill_args(args):
 
 
 def _time_args(args):
-    if args.wall_s is not None:
-        return {"wall_s": args.wall_s}
+    if args.wall is not None:
+        return {"wall_s": args.wall}
     import time
     return {"wall_s": int(time.time() - devview.EPOCH.timestamp())}

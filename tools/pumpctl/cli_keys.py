@@ -69,7 +69,14 @@ def cmd_provision(args):
         return _err(str(exc), 2 if isinstance(exc, UsageError) else 1)
     try:
         state = call(link, "keys.state")
-        serial = call(link, "info").get("serial")
+        info = call(link, "info")
+        serial = info.get("serial")
+        if info.get("board") != "sim":      # a board refuses them too (firmware/authstore.py weak_key)
+            for role in ROLES:
+                reason = keyfile.weak_reason(new[role]) if role in new else None
+                if reason:
+                    return _err("refusing to put the %s key on a board: %s (pumpctl keys generate)"
+                                % (role, reason), 2)
         provisioned = state["roles"]["clinician"]["key"]
         if provisioned and not current:
             return _err("the pump has keys: give --current-keys with its clinician key to rotate them", 2)
@@ -112,22 +119,22 @@ def register(sub, add_connection):
     ks = keys.add_subparsers(dest="keys_command", required=True)
 
     p = ks.add_parser("generate", help="write fresh random keys to a key file (mode 600)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the key file to write (mode 600; never overwritten without --force)")
     p.add_argument("--roles", help="comma-separated roles (default: clinician,patient,bench)")
     p.add_argument("--device", help="serial number the keys are for")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_generate)
 
     p = ks.add_parser("extract", help="copy one role's key into its own file (e.g. a patient's programmer)")
-    p.add_argument("--keys", required=True)
-    p.add_argument("--role", choices=ROLES, required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--keys", required=True, help="the key file to copy the key from")
+    p.add_argument("--role", choices=ROLES, required=True, help="the role whose key to copy")
+    p.add_argument("--out", required=True, help="the new key file (mode 600)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_extract)
 
     p = ks.add_parser("dev", help="write the simulator's development keys (public; simulators only)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--out", required=True, help="the key file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_dev)
 
     p = ks.add_parser("provision", help="put a key file's keys on the pump (first: bench jumper; later: rotation)")

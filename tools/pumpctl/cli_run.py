@@ -3,10 +3,11 @@
 import json
 import sys
 
+from pumpctl import argtypes
 from pumpctl import scenario as scenario_mod
 from pumpctl.link import INTERPRETERS, LinkError
 from pumpctl.runner import Runner
-from pumpctl.timefmt import format_duration
+from pumpctl.timefmt import format_span
 
 
 def _progress_printer(stream):
@@ -19,7 +20,7 @@ def _progress_printer(stream):
         if pct // 10 == last[0] // 10 and t_s != until_s:
             return
         last[0] = pct
-        text = "  simulated %s of %s (%3d%%)" % (format_duration(t_s), format_duration(until_s), pct)
+        text = "  simulated %s of %s (%3d%%)" % (format_span(t_s), format_span(until_s), pct)
         if tty:
             stream.write("\r" + text + ("\n" if t_s == until_s else ""))
         else:
@@ -35,10 +36,15 @@ def cmd_run(args):
     except scenario_mod.ScenarioError as exc:
         sys.stderr.write("pumpctl: invalid scenario %s: %s\n" % (args.scenario, exc))
         return 2
+    for warning in scenario.warnings:
+        sys.stderr.write("pumpctl: warning: %s\n" % warning)
     progress = None if args.quiet else _progress_printer(sys.stderr)
     runner = Runner(scenario, interp=args.interp, start_ticks=args.start_ticks, progress=progress)
     try:
         report = runner.run()
+    except scenario_mod.ScenarioError as exc:
+        sys.stderr.write("pumpctl: invalid scenario %s: %s\n" % (args.scenario, exc))
+        return 2
     except (LinkError, RuntimeError) as exc:
         sys.stderr.write("pumpctl: run failed: %s\n" % exc)
         return 1
@@ -47,16 +53,26 @@ def cmd_run(args):
     else:
         from pumpctl.summary import print_summary
         print_summary(report)
+    if args.strict and report["refused"]:
+        first = report["refused"][0]
+        sys.stderr.write("pumpctl: --strict: %d action(s) refused, the first actions[%d] %s: %s %s\n" % (
+            len(report["refused"]), first["index"], first["do"], first["error"], first.get("msg") or ""))
+        return 1
     return 0
 
 
 def register(sub):
-    run = sub.add_parser("run", help="run a scenario on the simulator and print a summary or the report")
-    run.add_argument("scenario", help="scenario JSON file (format v1, see README)")
+    run = sub.add_parser("run", help="run a scenario on the simulator and print a summary or the report",
+                         description="Run a scenario (format v1, README) on a fresh simulator. Exit codes: 0 done "
+                                     "(refused actions are listed, not failures, unless --strict); 1 the run "
+                                     "failed; 2 the scenario is invalid (the message names the action).")
+    run.add_argument("scenario", type=argtypes.input_file, help="scenario JSON file (format v1, see README)")
     run.add_argument("--json", action="store_true", help="print exactly one JSON object (the report) on stdout")
     run.add_argument("--interp", choices=INTERPRETERS, default="micropython",
                      help="run the firmware on the MicroPython unix port (default) or CPython")
-    run.add_argument("--start-ticks", type=int, default=0,
-                     help="start the virtual ticks_ms here (e.g. near the 2**30 wrap)")
+    run.add_argument("--start-ticks", type=argtypes.ticks, default=0,
+                     help="start the virtual ticks_ms here, 0..2**30-1 (e.g. 1073681824: a minute before the wrap)")
+    run.add_argument("--strict", action="store_true",
+                     help="for CI: exit 1 if the pump refused any action (the report is printed all the same)")
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
     run.set_defaults(func=cmd_run)

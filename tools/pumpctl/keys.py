@@ -31,13 +31,33 @@ def dev_keys():
     return {role: hashlib.sha256(DEV_SEED + role.encode()).digest() for role in ROLES}
 
 
+def weak_reason(key):
+    """Why a board refuses this key (None: it does not). The same rule as firmware/authstore.py
+    weak_key (tests_host/test_keys_host.py checks that they agree): a development key of any role, fewer
+    than 16 different byte values, an arithmetic progression, or printable ASCII only."""
+    for role, dev in dev_keys().items():
+        if key == dev:
+            return "the simulator's public development key for %s" % role
+    if len(set(key)) < 16:
+        return "fewer than 16 different byte values"
+    steps = {(key[i] - key[i - 1]) & 0xFF for i in range(1, len(key))}
+    if len(steps) == 1:
+        return "bytes in an arithmetic progression"
+    if all(0x20 <= b <= 0x7E for b in key):
+        return "printable text (a password, not a random key)"
+    return None
+
+
 def generate(roles=ROLES):
-    """Fresh random keys, one per role (os.urandom: the OS's CSPRNG)."""
+    """Fresh random keys, one per role (os.urandom: the OS's CSPRNG), never a weak one."""
     keys = {}
     for role in roles:
         if role not in ROLES:
             raise KeyFileError("unknown role %r (use %s)" % (role, ", ".join(ROLES)))
-        keys[role] = os.urandom(KEY_BYTES)
+        key = os.urandom(KEY_BYTES)
+        while weak_reason(key) is not None or key in keys.values():   # below 1e-13 per key
+            key = os.urandom(KEY_BYTES)
+        keys[role] = key
     return keys
 
 

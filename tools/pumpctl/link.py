@@ -3,7 +3,11 @@ process, or a board (or a served simulator) through pyserial: a serial port, a p
 `socket://127.0.0.1:PORT` URL.
 
 `PumpLink.request(cmd, **args)` sends one request and returns its reply; asynchronous notices that
-arrive before the reply are kept in `notices`. With keys, a command that needs authentication is
+arrive before the reply are kept in `notices`. An error reply without an id (the pump could not read
+the request: E_JSON, E_FRAME_TOO_LONG) answers the pending request. Every wait is bounded: a pump
+that says nothing for `timeout_s` (a board, a served simulator, or the simulator child process on its
+pipe) ends the request with LinkError naming the command and the time waited. With keys, a command
+that needs authentication is
 signed transparently: as the narrowest role the keys allow (pumpctl.sign.role_preference) or the
 role forced with `role=`, with the next counter of that role. The counters come from the pump
 (`keys.state`, public) when a role is first used, so a host keeps no counter state of its own.
@@ -11,9 +15,11 @@ role forced with `role=`, with the next counter of that role. The counters come 
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
+import time
 
 from pumpctl import REPO_ROOT, sign
 from pumpctl import keys as keyfile
@@ -21,10 +27,45 @@ from pumpctl import keys as keyfile
 INTERPRETERS = ("micropython", "cpython")
 DEFAULT = object()          # keys: the default key file, if there is one
 _MAX_SKIPPED = 64           # stale or foreign lines skipped while waiting for a reply
+SIM_TIMEOUT_S = 120.0       # the simulator child: one request, a day of virtual time included
+DRAIN_S = 0.1               # after opening a port: lines the pump still sends from before are dropped
 
 
 class LinkError(Exception):
     pass
+
+
+class _Timeout(Exception):
+    pass
+
+
+class PipeReader:
+    """readline() on a child's stdout pipe with a timeout (select + os.read): returns one line with
+    its newline, b"" when the child closed the pipe, or raises _Timeout after `timeout_s` of silence."""
+
+    def __init__(self, pipe, timeout_s):
+        self._fd = pipe.fileno()
+        self.timeout_s = timeout_s
+        self._buf = b""
+
+    def readline(self):
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            cut = self._buf.find(b"\n")
+            if cut >= 0:
+                line, self._buf = self._buf[:cut + 1], self._buf[cut + 1:]
+                return line
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Timeout()
+            ready, _, _ = select.select([self._fd], [], [], left)
+            if not ready:
+                raise _Timeout()
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                line, self._buf = self._buf, b""
+                return line
+            self._buf += chunk
 
 
 def venv_tool(name):
@@ -36,6 +77,10 @@ def venv_tool(name):
 
 
 def micropython_binary():
+    """The MicroPython the simulator runs on: $PUMP_MICROPYTHON if set (e.g. the 32-bit board-like build,
+    ../shared/emu/micropython-1.28.0-unix-i386), else .venv's unix port."""
+    if os.environ.get("PUMP_MICROPYTHON"):
+        return os.environ["PUMP_MICROPYTHON"]
     found = venv_tool("micropython")
     if not found:
         raise LinkError("the MicroPython unix port ('micropython') is not installed: run 'make test' or "
@@ -66,6 +111,22 @@ def default_keys():
     return keys
 
 
+def open_error(port, exc):
+    """A short message for a port that cannot be opened: missing, busy, not allowed, or no simulator."""
+    text = str(exc)
+    if port.startswith("socket://"):
+        if "refused" in text.lower() or "111" in text:
+            return "nothing listens on %s: start one with `pumpctl sim serve` (or check the port number)" % port
+        return "cannot connect to %s: %s" % (port, text)
+    if "No such file" in text or "could not open port" in text and "[Errno 2]" in text:
+        return "no serial port %s: is the board plugged in? `pumpctl ports` lists the ports" % port
+    if "Permission denied" in text or "[Errno 13]" in text:
+        return ("%s: permission denied (Linux: add yourself to the dialout group, then log in again)" % port)
+    if "busy" in text.lower() or "[Errno 16]" in text:
+        return "%s is busy: another program (a serial monitor, mpremote) has it open" % port
+    return "cannot open %s: %s" % (port, text)
+
+
 class PumpLink:
     def __init__(self, reader, writer, closer=None, keys=None, role=None):
         self._reader = reader
@@ -79,9 +140,10 @@ class PumpLink:
         self.skipped = []           # lines that were neither a notice nor the awaited reply
 
     @classmethod
-    def simulator(cls, interp="micropython", keys=DEFAULT, role=None, **options):
+    def simulator(cls, interp="micropython", keys=DEFAULT, role=None, timeout_s=SIM_TIMEOUT_S, **options):
         """Start the simulator; with keys=DEFAULT it signs with the simulator's development keys
-        (which the simulator provisions at start unless provision=0)."""
+        (which the simulator provisions at start unless provision=0). A request it does not answer
+        within timeout_s fails (the simulator hangs or loops: its stderr is in the message)."""
         proc = subprocess.Popen(sim_command(interp, **options), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(REPO_ROOT))
 
@@ -100,8 +162,10 @@ class PumpLink:
             proc.stdout.close()
             return proc.returncode, err
 
-        link = cls(proc.stdout, proc.stdin, close, keyfile.dev_keys() if keys is DEFAULT else keys, role)
+        link = cls(PipeReader(proc.stdout, timeout_s), proc.stdin, close,
+                   keyfile.dev_keys() if keys is DEFAULT else keys, role)
         link.proc = proc
+        link.pipe_timeout_s = timeout_s
         return link
 
     @classmethod
@@ -116,14 +180,30 @@ class PumpLink:
         try:
             ser = serial.serial_for_url(port, baudrate=baud, timeout=timeout_s, write_timeout=timeout_s)
         except (serial.SerialException, ValueError, OSError) as exc:
-            raise LinkError("cannot open %s: %s" % (port, exc))
+            raise LinkError(open_error(port, exc))
         if hasattr(ser, "reset_input_buffer"):
             ser.reset_input_buffer()
         link = cls(ser, ser, lambda: (ser.close(), (0, ""))[1], keys, role)
         link.port = port
         link.timeout_s = timeout_s
         link.send_raw(b"\n")   # ends any partial line the pump may hold from before
+        link.drain(DRAIN_S)    # and its answer to that line (an E_JSON without an id) is not ours
         return link
+
+    def drain(self, quiet_s):
+        """Drop what the pump sends until it has been quiet for quiet_s (serial links only)."""
+        ser = self._reader
+        if not hasattr(ser, "timeout"):
+            return
+        saved = ser.timeout
+        ser.timeout = quiet_s
+        try:
+            while ser.readline():
+                pass
+        except OSError:
+            pass
+        finally:
+            ser.timeout = saved
 
     # --- sending -----------------------------------------------------------------------------------
     def send_raw(self, data):
@@ -182,18 +262,29 @@ class PumpLink:
         self._ctr[role] = self._ctr.get(role, 0) + 1
         return self._ctr[role]
 
+    def _readline(self, cmd):
+        try:
+            line = self._reader.readline()
+        except _Timeout:
+            proc = getattr(self, "proc", None)
+            if proc is not None:
+                proc.kill()          # hung or looping: its stderr (below) says where
+            raise LinkError("no reply to %r within %g s: the simulator is silent (hung or busy)%s"
+                            % (cmd, self.pipe_timeout_s, self._stderr_tail()))
+        except OSError as exc:
+            raise LinkError("the link failed while %r was pending: %s" % (cmd, exc))
+        timeout_s = getattr(self, "timeout_s", None)     # a serial link: an empty read is a timeout
+        if not line and timeout_s is None:
+            raise LinkError("the pump closed the link while %r was pending%s" % (cmd, self._stderr_tail()))
+        if not line.endswith(b"\n"):
+            raise LinkError("no reply to %r within %g s from %s: is the pump connected and running? "
+                            "(--timeout waits longer)" % (cmd, timeout_s, getattr(self, "port", "the pump")))
+        return line
+
     def _await(self, cmd, req_id):
         skipped = 0
         while True:
-            try:
-                line = self._reader.readline()
-            except OSError as exc:
-                raise LinkError("the link failed while %r was pending: %s" % (cmd, exc))
-            timeout_s = getattr(self, "timeout_s", None)     # a serial link: an empty read is a timeout
-            if not line and timeout_s is None:
-                raise LinkError("the pump closed the link while %r was pending%s" % (cmd, self._stderr_tail()))
-            if not line.endswith(b"\n"):
-                raise LinkError("no reply to %r within %s s" % (cmd, timeout_s))
+            line = self._readline(cmd)
             try:
                 msg = json.loads(line)
             except ValueError:
@@ -203,6 +294,9 @@ class PumpLink:
                 continue
             if isinstance(msg, dict) and msg.get("id") == req_id:
                 return msg
+            if isinstance(msg, dict) and msg.get("id") is None and msg.get("ok") is False:
+                # the pump could not read the request (not JSON, too long, no id): that is our request's answer
+                return dict(msg, id=req_id, unread=True)
             # a stale reply (an earlier request, a line sent before we connected) or a stray line
             skipped += 1
             self.skipped.append(line[:200])

@@ -28,13 +28,18 @@ class SamplingRunner(Runner):
         self.samples = []
 
     def add_sample(self, t_s, status, mock):
-        """Keep one sample, stamped with the pump's wall clock like its events (a second sample at the
-        same second replaces the first)."""
+        """Keep one sample, stamped with the pump's wall clock like its events. A second sample at the
+        same second replaces the first unless an action changed what the plots show (a refill: the
+        reservoir jumps at that second, with a sample on each side of it)."""
         sample = {"t_s": status["t_s"], "delivered_pl": status["delivered_pl"],
-                  "delivered_pg": status["delivered_pg"], "reservoir_pl": status["reservoir_pl"],
+                  "delivered_pg": status["delivered_pg"], "tip_pg": self.tip_pg,
+                  "reservoir_pl": status["reservoir_pl"], "low_reservoir_pl": status["low_reservoir_nl"] * 1000,
                   "mock_moved_pl": mock["moved_pl"], "mock_reservoir_pl": mock["reservoir_pl"],
+                  "conc_mcg_ml": status.get("conc_mcg_ml"), "minimum_nl_day": status.get("minimum_nl_day", 0),
                   "battery_mv": status.get("battery_mv"), "stopped_by": status.get("stopped_by") or []}
-        if self.samples and self.samples[-1]["t_s"] == sample["t_s"]:
+        last = self.samples[-1] if self.samples else None
+        if last is not None and last["t_s"] == sample["t_s"] and all(
+                last[k] == sample[k] for k in ("reservoir_pl", "mock_reservoir_pl", "low_reservoir_pl")):
             self.samples[-1] = sample
         else:
             self.samples.append(sample)
@@ -84,7 +89,8 @@ def period_rows(samples, until_s):
             mock = cur["mock_moved_pl"] - start["mock_moved_pl"]
             diff = "%+.2f" % (100.0 * (mock - fw) / fw) if fw else "-"
             rows.append((_when(start["t_s"]), _when(cur["t_s"]), _ml(fw), _ml(mock), diff,
-                         "%.2f" % ((cur["delivered_pg"] - start["delivered_pg"]) / 1e9)))
+                         "%.2f" % ((cur["delivered_pg"] - start["delivered_pg"]) / 1e9),
+                         "%.2f" % ((cur.get("tip_pg", 0) - start.get("tip_pg", 0)) / 1e9)))
             start = cur
             while next_edge <= cur["t_s"]:
                 next_edge += span
@@ -157,6 +163,15 @@ def accuracy_section(result):
         intro, _table(("window", "max error %", "min error %", "windows"), rows))
 
 
+def timeline_subtitle(report, pump):
+    """The simulated pump under the title: step volumes, realism, interpreter."""
+    parts = ["step %g nL calibrated, %g nL true" % (report["step_nl"], report["true_step_nl"])]
+    realism = realism_text(pump or {})
+    parts.append(realism or "no noise, wear or battery drain")
+    parts.append("firmware on %s" % report["interp"])
+    return "; ".join(parts)
+
+
 def realism_text(pump):
     """The scenario's mock realism settings in words, or None if it has none."""
     parts = []
@@ -176,7 +191,8 @@ def summary_rows(report, pump=None):
         ("interpreter / wall time", "%s / %.1f s" % (report["interp"], report["wall_s"])),
         ("delivered, firmware count", "%.3f mL" % (fw / 1000)),
         ("delivered, truly moved (mock)", "%.3f mL (%+.2f %%)" % (mock / 1000, 100.0 * (mock - fw) / fw if fw else 0)),
-        ("drug delivered", "%.3f mg" % (report["delivered_mcg"] / 1000)),
+        ("drug delivered (left the pump)", "%.3f mg" % (report["delivered_mcg"] / 1000)),
+        ("drug at the catheter tip", "%.3f mg" % (report.get("tip_delivered_mcg", 0) / 1000)),
         ("reservoir at the end (estimate / true)", "%.3f / %.3f mL" % (report["reservoir_ul"] / 1000,
                                                                       report["mock_reservoir_ul"] / 1000)),
         ("step volume (calibrated / true)", "%g / %g nL" % (report["step_nl"], report["true_step_nl"])),
@@ -197,12 +213,12 @@ def write_report(scenario, out_dir, interp="micropython", rate_ul_h=20.0, with_a
     report = runner.run()
     samples = runner.samples
     paths = {"timeline": plots.plot_timeline(samples, report["events"], os.path.join(out_dir, "timeline.png"),
-                                             title=scenario.name)}
+                                             title=scenario.name, subtitle=timeline_subtitle(report, scenario.pump))}
     parts = ["# Bench report: %s\n" % scenario.name,
              "Written by `pumpctl report`. Times are `days HH:MM:SS` of the pump's clock from the start.\n",
              "## Summary\n\n" + _table(("quantity", "value"), summary_rows(report, scenario.pump)) + "\n",
              "## Delivered per period\n\n" + _table(
-                 ("from", "to", "firmware mL", "truly moved mL", "difference %", "drug mg"),
+                 ("from", "to", "firmware mL", "truly moved mL", "difference %", "drug mg", "at the tip mg"),
                  period_rows(samples, report["until_s"])) + "\n",
              "## Timeline\n\n![delivered dose and reservoir](timeline.png)\n"]
     parts.append(_section("Delivery stops (seen at the daily samples)", ("from", "until", "stopped by"),
@@ -211,6 +227,19 @@ def write_report(scenario, out_dir, interp="micropython", rate_ul_h=20.0, with_a
     refused = [(_when(r["t_s"]), "actions[%d] %s" % (r["index"], r["do"]), r["error"], r.get("msg") or "")
                for r in report["refused"]]
     parts.append(_section("Refused actions", ("time", "action", "error", "message"), refused))
+    if report.get("samples"):
+        parts.append(_section("Samples", ("time", "label", "delivered mL", "drug mg", "at the tip mg",
+                                          "reservoir mL", "rate uL/h", "alarms"), [
+            (_when(sm["t_s"]), sm.get("label", ""), "%.3f" % (sm["delivered_ul"] / 1000),
+             "%.3f" % (sm["delivered_mcg"] / 1000), "%.3f" % (sm["tip_delivered_mcg"] / 1000),
+             "%.3f" % (sm["reservoir_ul"] / 1000), "%.3f" % sm["rate_ul_h"], ", ".join(sm["alarms_active"]) or "-")
+            for sm in report["samples"]]))
+    if report.get("calibrations"):
+        parts.append(_section("Calibrations", ("time", "nL/step", "U (k=2) nL", "runs x steps", "was nL/step",
+                                               "written"), [
+            (_when(c["t_s"]), "%.4f" % c["nl_per_step"], "%.4f" % c["expanded_nl"], "%d x %d" % (c["runs"], c["steps"]),
+             "%.3f" % c["old_nl_per_step"], "%.3f" % c["written_nl_per_step"] if c["written"] else "no")
+            for c in report["calibrations"]]))
     result = None
     if with_accuracy:
         link = accuracy.open_sim(interp, **sim_options(scenario))

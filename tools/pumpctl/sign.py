@@ -8,6 +8,7 @@ to choose a role, and tests_host/test_pumpctl_link.py checks that they agree wit
 import hashlib
 import hmac
 import json
+import math
 
 ROLES = ("clinician", "patient", "bench")
 PUBLIC = ("info", "status", "log", "keys.state", "sim.state")
@@ -42,10 +43,16 @@ def mac_hex(key, body):
 
 def encode(req, role=None, ctr=None, key=None):
     """One request line (bytes, with its newline): unsigned, or signed as `role` with `ctr`."""
-    if role is None:
-        line = json.dumps(req).encode()
-    else:
-        body = json.dumps(dict(req, role=role, ctr=ctr)).encode()
+    try:
+        if role is None:
+            line = json.dumps(req, allow_nan=False).encode()
+        else:
+            body = json.dumps(dict(req, role=role, ctr=ctr), allow_nan=False).encode()
+    except ValueError:
+        bad = sorted(k for k, v in req.items() if isinstance(v, float) and not math.isfinite(v))
+        raise FrameError("'%s': %s is not a finite number (NaN or Infinity cannot be sent)"
+                         % (req.get("cmd"), ", ".join(bad) or "a value"))
+    if role is not None:
         line = body + b"~" + mac_hex(key, body)
     if len(line) > MAX_LINE:
         raise FrameError("the request is %d bytes; a frame holds at most %d" % (len(line), MAX_LINE))

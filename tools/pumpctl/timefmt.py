@@ -21,6 +21,17 @@ def parse_time(value):
     raise ValueError("bad time %r: use seconds or a string like '90d', '36h', '2d8h30m', '45s'" % (value,))
 
 
+def format_span(seconds):
+    """Seconds in the time syntax, for people: '1h30m', '2d', '45s', '3d4h0m5s' -> '3d4h5s'; '0s'."""
+    seconds = int(seconds)
+    sign = "-" if seconds < 0 else ""
+    days, rest = divmod(abs(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = ["%d%s" % (n, u) for n, u in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if n]
+    return sign + ("".join(parts) or "0s")
+
+
 def format_duration(seconds):
     """Seconds as 'Nd HH:MM:SS' for people."""
     days, rest = divmod(int(seconds), 86400)

@@ -1,0 +1,47 @@
+"""Bounded logging of a record kind that a host can repeat without end (refused demand boluses, an
+unexpected error in a command): every record is a flash write (firmware/logstore.py).
+
+The first `per_window` records of a window of `window_s` (monotonic s) are logged one by one; later
+ones are counted, per error code, and written as one "<kind>_suppressed" record {"error", "count",
+"window_s"} when the window is over (at the next record, or at housekeeping). So a flood costs at most
+per_window + one record per code a window, and every occurrence is counted.
+"""
+
+
+class RateLog:
+    def __init__(self, pump, kind, window_s, per_window):
+        self._pump = pump
+        self.kind = kind
+        self.window_s = window_s
+        self.per_window = per_window
+        self._start = None       # monotonic s of the window's first record
+        self._count = 0
+        self._suppressed = {}    # error code -> records counted, not logged
+
+    def add(self, data):
+        """Log `data` (a dict with "error") as a record of this kind, or count it."""
+        tb = self._pump.timebase
+        now = tb.mono_s()
+        self.flush(now)
+        if self._start is None:
+            self._start = now
+        self._count += 1
+        if self._count <= self.per_window:
+            self._pump.log.add(tb.wall_s, self.kind, data)
+        else:
+            code = data.get("error")
+            self._suppressed[code] = self._suppressed.get(code, 0) + 1
+
+    def flush(self, now):
+        """Close the window if it is over, writing its counts."""
+        start = self._start
+        if start is None or 0 <= now - start < self.window_s:
+            return
+        if self._suppressed:
+            wall = self._pump.timebase.wall_s
+            for code, count in self._suppressed.items():
+                self._pump.log.add(wall, self.kind + "_suppressed",
+                                   {"error": code, "count": count, "window_s": self.window_s})
+            self._suppressed = {}
+        self._start = None
+        self._count = 0
