@@ -51,7 +51,7 @@ def refill(pump, req):
         raise CommandError(E_CAPACITY, "%d uL is more than the reservoir holds (%d uL)" % (
             volume_nl // 1000, cfg.reservoir_capacity_nl // 1000))
     if pump.bolus.active():
-        raise CommandError(E_BOLUS_ACTIVE, "a %s bolus is running: refill after it ends" % pump.bolus.kind)
+        raise CommandError(E_BOLUS_ACTIVE, "a bolus is running (%s): refill after it ends" % pump.bolus.kind)
     same_drug = drug == acct.drug
     if same_drug and not _rates_ok_at(pump, pump.therapy, conc, acct.step_pl):
         raise CommandError(E_RATE, "the programme cannot be delivered at %d mcg/mL" % conc)

@@ -36,7 +36,7 @@ def require_can_deliver(pump):
     if pump.stop_mask:
         raise CommandError(E_STATE, "delivery is stopped: " + ", ".join(pump.supervisor.stop_names(pump.stop_mask)))
     if pump.bolus.active():
-        raise CommandError(E_BOLUS_ACTIVE, "a %s bolus is running" % pump.bolus.kind)
+        raise CommandError(E_BOLUS_ACTIVE, "a bolus is running (%s)" % pump.bolus.kind)
 
 
 def volume_pl(dose_ng, conc_mcg_ml):

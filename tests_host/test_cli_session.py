@@ -155,3 +155,18 @@ def test_the_readme_quick_start_session_runs_as_written(served, tmp_path):
     status = outputs[3]
     assert "10.417 uL/h (250 uL/day)" in status and "18.250 mL of 20.000 mL" in status   # as the comment says
     assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "report" / "timeline.png").exists()
+
+
+def test_a_24_step_week_programme_fits_one_signed_frame_from_the_cli(served):
+    """The documented maximum of 24 flex steps per cycle (issue 13 item 10), typed as a user would: the
+    CLI sends them as compact pairs, the pump takes them all, and the week's steps come back in order."""
+    ok(on(served, "refill", "--drug", "baclofen", "--conc-mcg-ml", 2000, "--volume-ml", 20))
+    starts_s = [k * 7 * 3600 for k in range(24)]            # every 7 h over the week (the last: Sun 17:00)
+    args = ["program", "flex", "--cycle", "week", "--yes", "--json"]
+    for k, start_s in enumerate(starts_s):
+        args += ["--step", "%d=%d" % (start_s, 400 + 10 * k)]
+    ok(on(served, *args))
+    therapy = as_json(on(served, "status", "--json"))["therapy"]
+    assert therapy["mode"] == "flex" and therapy["cycle"] == "week"
+    got = [(s["start_s"], s["dose_ng_day"]) for s in therapy["steps"]]
+    assert got == [(start_s, (400 + 10 * k) * 1000) for k, start_s in enumerate(starts_s)]

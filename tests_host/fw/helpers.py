@@ -43,3 +43,17 @@ def raises(exc_type, fn, *args):
 def small_int(value):
     """True if value fits a board's small int (|v| < 2**30) — counters must, or they allocate."""
     return -(1 << 30) < value < (1 << 30)
+
+
+def allocated_while(sim, until_s):
+    """Bytes allocated while the main loop runs to until_s (MicroPython), None on CPython."""
+    import sys
+    sim.clock.horizon_ms = until_s * 1000
+    if sys.implementation.name != "micropython":
+        sim.run_to_horizon()
+        return None
+    import gc
+    gc.collect()
+    before = gc.mem_alloc()
+    sim.run_to_horizon()
+    return gc.mem_alloc() - before

@@ -6,25 +6,12 @@ runs it there) and checks the arithmetic on every interpreter."""
 
 import sys
 
-from helpers import DAY_S, filled_sim, ok, refused, small_int
+from helpers import DAY_S, allocated_while, filled_sim, ok, refused, small_int
 
 from firmware.errors import E_ARG_RANGE
 from firmware.timebase import WALL_MAX_S
 
 _MPY = sys.implementation.name == "micropython"
-
-
-def _allocated_while(sim, until_s):
-    """Bytes allocated while the main loop runs to until_s (MicroPython), None on CPython."""
-    sim.clock.horizon_ms = until_s * 1000
-    if not _MPY:
-        sim.run_to_horizon()
-        return None
-    import gc
-    gc.collect()
-    before = gc.mem_alloc()
-    sim.run_to_horizon()
-    return gc.mem_alloc() - before
 
 
 def _heap_ints(obj):
@@ -66,7 +53,7 @@ def test_the_wall_clock_is_bounded_so_its_seconds_stay_small_ints():
     ok(sim.request("set_time", wall_s=WALL_MAX_S))
     sim.run_until_s(2 * 3600)
     steps0 = ok(sim.request("status"))["steps"]
-    allocated = _allocated_while(sim, 20 * 3600)                      # no journal write in the window
+    allocated = allocated_while(sim, 20 * 3600)                      # no journal write in the window
     status = ok(sim.request("status"))
     assert status["steps"] - steps0 == 18 * 3600 * 5000 // DAY_S     # delivery went on at its rate
     assert status["t_s"] == WALL_MAX_S + 20 * 3600 - set_at_s    # past WALL_MAX_S, as it must
@@ -91,7 +78,7 @@ def test_a_2_ml_bridge_is_counted_in_small_ints_to_the_step():
     pulses0 = sim.mock_pump.pulses
     assert ok(sim.request("status"))["bridge_left_pl"] == 2_000_000_000
     sim.run_until_s(2 * 3600)
-    allocated = _allocated_while(sim, 20 * 3600)                      # the bridge runs all along
+    allocated = allocated_while(sim, 20 * 3600)                      # the bridge runs all along
     status = ok(sim.request("status"))
     pushed = sim.mock_pump.pulses - pulses0
     assert abs(pushed - 19 * 1_000_000_000 // (24 * 47_113)) <= 1      # 19 h at 1 mL/day, still bridging
@@ -128,7 +115,7 @@ def test_after_a_reset_the_journal_reserve_leaves_the_counters_small():
     reset = _events(sim, "reset")[-1]
     assert reset["data"]["reserve_nl"] > (1 << 30) // 1000           # a reserve beyond a small int in pL
     sim.run_until_s(3 * 3600)
-    allocated = _allocated_while(sim, 20 * 3600)
+    allocated = allocated_while(sim, 20 * 3600)
     if allocated is not None:
         assert allocated == 0, "%d bytes allocated after a reset" % allocated
     pump = sim.pump
@@ -149,7 +136,7 @@ def test_an_alarm_sounding_costs_no_allocation_per_wake_up():
     assert [a["code"] for a in ok(sim.request("status"))["alarms"]] == ["LOW_RESERVOIR"]
     tones = sim.buzzer.count
     sim.buzzer.MAX_RECORD = 0            # the mock records no more changes (it only counts them): its own
-    allocated = _allocated_while(sim, 5 * 3600)                       # record is not the firmware's
+    allocated = allocated_while(sim, 5 * 3600)                       # record is not the firmware's
     assert sim.buzzer.count - tones == 4 * 3600 // 30 * 6            # 3 pulses on and off every 30 s
     if allocated is not None:
         assert allocated == 0, "%d bytes allocated with an alarm sounding" % allocated

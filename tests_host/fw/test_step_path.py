@@ -1,21 +1,7 @@
 """The step path in steady state: no heap allocation per step, every long-lived counter a small int."""
 
-import sys
 
-from helpers import DAY_S, filled_sim, ok, small_int
-
-
-def _allocated_while(sim, until_s):
-    """Bytes allocated while the main loop runs to until_s (MicroPython), None on CPython."""
-    sim.clock.horizon_ms = until_s * 1000
-    if sys.implementation.name != "micropython":
-        sim.run_to_horizon()
-        return None
-    import gc
-    gc.collect()
-    before = gc.mem_alloc()
-    sim.run_to_horizon()
-    return gc.mem_alloc() - before
+from helpers import DAY_S, allocated_while, filled_sim, ok, small_int
 
 
 def test_no_allocation_per_step_continuous():
@@ -25,7 +11,7 @@ def test_no_allocation_per_step_continuous():
     ok(sim.request("set", journal_interval_s=86400))
     sim.run_until_s(6 * 3600)                            # warm up
     steps0 = ok(sim.request("status"))["steps"]
-    allocated = _allocated_while(sim, 22 * 3600)          # the next journal write is due at 24 h
+    allocated = allocated_while(sim, 22 * 3600)          # the next journal write is due at 24 h
     steps = ok(sim.request("status"))["steps"] - steps0
     assert steps == 16 * 3600 * 5000 // 86400
     if allocated is not None:
@@ -38,7 +24,7 @@ def test_no_allocation_per_step_with_bolus_and_basal():
     sim.run_until_s(600)
     ok(sim.request("bolus", dose_mcg=100, duration_s=4 * 3600))
     sim.run_until_s(1200)
-    allocated = _allocated_while(sim, 3 * 3600)          # both planners stepping, bolus not yet done
+    allocated = allocated_while(sim, 3 * 3600)          # both planners stepping, bolus not yet done
     assert ok(sim.request("status"))["bolus"]["steps_left"] > 0
     if allocated is not None:
         assert allocated == 0, allocated
@@ -46,8 +32,8 @@ def test_no_allocation_per_step_with_bolus_and_basal():
 
 def test_long_lived_counters_stay_small_after_years():
     sim = filled_sim(0, 500, 20)
-    ok(sim.request("set", reservoir_capacity_ml=40, nl_per_step=1000,     # 1 uL steps: a short loop
-                   nominal_nl_per_step=1000))                              # (a 1 uL pump head, on the bench)
+    ok(sim.request("set", reservoir_capacity_ml=40, nl_per_step=10_000,   # 10 uL steps: a short loop
+                   nominal_nl_per_step=10_000))                            # (a 10 uL pump head, on the bench)
     ok(sim.request("refill", drug="baclofen", conc_mcg_ml=500, volume_ml=40))
     ok(sim.request("program", mode="continuous", dose_mcg_day=1000))   # 2 mL/day: 1.1 L over 1.5 years
     for k in range(1, 31):

@@ -278,7 +278,7 @@ def program_args(args):
             start, sep, dose = item.partition("=")
             try:
                 dose_mcg_day = argtypes.number("mcg/day", 0)(dose)
-                steps.append({"start_s": _start_s(start), "dose_mcg_day": dose_mcg_day})
+                steps.append([_start_s(start), dose_mcg_day])   # compact pairs: 24 steps fit one frame
             except (ValueError, argtypes.argparse.ArgumentTypeError):
                 raise UsageError("bad --step %r: use START=DOSE_MCG_DAY, e.g. 08:00=600 or 'Tue 08:00=600'" % item)
         req.update(cycle=args.cycle, steps=steps)
