@@ -45,6 +45,11 @@ def run_file(directory, filename, only):
             results.append((filename, attr, "passed", "", _ms_since(start)))
         except Exception as exc:  # noqa: BLE001 - report every failure, keep going
             results.append((filename, attr, "failed", _trace(exc), _ms_since(start)))
+    # forget the module (and whatever its globals hold) before the next file: on a board-sized heap a
+    # whole directory in one process would otherwise fragment it (make test runs one file per process)
+    del module
+    sys.modules.pop(name, None)
+    gc.collect()
     return results
 
 
