@@ -361,12 +361,14 @@ def test_battery_eri_then_eos_stops_delivery_and_sounds_the_critical_pattern(rig
 
 
 def _check_pattern(bursts):
-    """The last complete critical pattern among the buzzer's bursts [start_us, end_us, rising edges]."""
+    """The last complete critical pattern among the buzzer's bursts [start_us, end_us, rising edges].
+    Complete: each burst has its tone for its 100 ms (the state may be read while the newest burst is
+    still sounding: that one has the right frequency but not yet all its edges)."""
     want = [880, 660, 880, 660, 880] * 2
     for i in range(len(bursts) - len(want), -1, -1):
         window = bursts[i:i + len(want)]
         freqs = [round((b[2] - 1) * 1e6 / (b[1] - b[0])) if b[1] > b[0] else 0 for b in window]
-        if all(abs(f - w) <= w // 100 for f, w in zip(freqs, want)):
+        if all(abs(f - w) <= w // 100 and abs(b[2] - w // 10) <= 1 for f, w, b in zip(freqs, want, window)):
             break
     else:
         raise AssertionError("no critical pattern among the bursts %r" % bursts[-12:])
