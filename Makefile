@@ -40,7 +40,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check firmware hal boards tools tests_host
 
 bench: $(DEV_STAMP)
-	$(BIN)/python tools/bench.py
+	$(BIN)/python tools/bench/cpython_bench.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -22,7 +22,6 @@ class HardwareBench:
             "board": hw.board,
             "pulses": hw.stepper.pulses_sent(),
             "enabled": hw.stepper.is_enabled(),
-            "presses": hw.button.presses(),
             "battery_mv": hw.battery.read_mv(),
             "wakeups": pump.wakeups,
         }

@@ -14,7 +14,7 @@ its safe state), the board prints why and resets after RESET_DELAY_MS instead of
 With the bench jumper closed Ctrl-C works as MicroPython's interrupt: it stops a running pump (motor
 disabled, alarm tone, fault logged) and opens the REPL, and a failure also ends at the REPL with its
 traceback; the armed watchdog then resets the board within its timeout, which is ample for
-`mpremote ... fs touch :/safe_boot + reset` (tools/deploy.py's first step).
+`mpremote ... fs touch :/safe_boot + reset` (tools/deploy/deploy.py's first step).
 
 Recovery: hold the button while the board boots, or create /safe_boot: the pump does not start, the
 watchdog is never armed, and the REPL stays free for mpremote.

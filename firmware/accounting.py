@@ -42,22 +42,22 @@ class Accounting:
         self.step_rem_pl = step_pl % _PL_PER_NL
 
     def on_step(self):
+        """One step went out. Allocation-free; every value stays a small int (the remainder routine)."""
         self.steps = 0 if self.steps >= 0x3FFFFFFF else self.steps + 1    # wraps at 2**30, never reaches it
-        self.fill_nl += self.step_whole_nl
-        self._fill_pl += self.step_rem_pl
-        if self._fill_pl >= _PL_PER_NL:
-            self._fill_pl -= _PL_PER_NL
-            self.fill_nl += 1
-        self.reservoir_nl -= self.step_whole_nl
-        self._reservoir_owed_pl += self.step_rem_pl
-        if self._reservoir_owed_pl >= _PL_PER_NL:
-            self._reservoir_owed_pl -= _PL_PER_NL
-            self.reservoir_nl -= 1
+        self._count(self.step_whole_nl, self.step_rem_pl)
 
     def consume_pl(self, volume_pl):
-        """Count `volume_pl` as delivered without steps (the journal's reserve after a reset)."""
-        nl = volume_pl // _PL_PER_NL      # // and %, not divmod(): see the module docstring
-        pl = volume_pl % _PL_PER_NL
+        """Count `volume_pl` as delivered without steps (the journal's reserve after a reset). The
+        estimate stops at 0 (it never goes below empty)."""
+        self._count(volume_pl // _PL_PER_NL, volume_pl % _PL_PER_NL)   # not divmod(): see the module docstring
+        if self.reservoir_nl < 0:
+            self.reservoir_nl = 0
+            self._reservoir_owed_pl = 0
+
+    def _count(self, nl, pl):
+        """The one remainder routine: `nl` nL + `pl` pL (0 <= pl < 1000) delivered, added to the fill
+        and taken from the reservoir estimate; both remainders stay 0..999. Allocation-free: the
+        largest intermediate is a counter plus one step (< 2**30 for any fill a reservoir holds)."""
         self.fill_nl += nl
         self._fill_pl += pl
         if self._fill_pl >= _PL_PER_NL:
@@ -68,9 +68,6 @@ class Accounting:
         if self._reservoir_owed_pl >= _PL_PER_NL:
             self._reservoir_owed_pl -= _PL_PER_NL
             self.reservoir_nl -= 1
-        if self.reservoir_nl < 0:
-            self.reservoir_nl = 0
-            self._reservoir_owed_pl = 0
 
     def bank(self):
         """Move the per-fill counters into the lifetime banks (volume and drug mass)."""
@@ -98,6 +95,51 @@ class Accounting:
         self.reservoir_nl = volume_nl
         self._reservoir_owed_pl = 0
 
+    def set_drug(self, drug, conc_mcg_ml):
+        """The drug and concentration in the reservoir (settings at boot); None and 0: no drug. The
+        counts are not banked: use refill() when the fill itself changes."""
+        self.drug = drug
+        self.conc_mcg_ml = conc_mcg_ml
+
+    def set_reservoir_nl(self, nl):
+        """Set the estimate to `nl` nL exactly (remainder 0): a journal lost at boot."""
+        self.reservoir_nl = nl
+        self._reservoir_owed_pl = 0
+
+    def snapshot(self):
+        """The counts for the journal (firmware/persist.py): keys and layout are the journal's."""
+        return {"res": [self.reservoir_nl, self._reservoir_owed_pl],
+                "fill": [self.fill_nl, self._fill_pl],
+                "bank": [self._bank_ul, self._bank_pl, self._bank_mcg, self._bank_pg],
+                "steps": self.steps}
+
+    def restore(self, d):
+        """The counts of snapshot(); everything is checked before anything is set. A missing key:
+        KeyError; a wrong length: ValueError; not a list of ints: TypeError; a remainder outside its
+        range or a count that is not a small int (|v| < 2**30): ValueError."""
+        reservoir_nl, owed_pl = d["res"]
+        fill_nl, fill_pl = d["fill"]
+        bank_ul, bank_pl, bank_mcg, bank_pg = d["bank"]
+        steps = d["steps"]
+        values = (reservoir_nl, owed_pl, fill_nl, fill_pl, bank_ul, bank_pl, bank_mcg, bank_pg, steps)
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError("journal count %r" % (value,))
+            if not -0x3FFFFFFF <= value <= 0x3FFFFFFF:
+                raise ValueError("journal count %r" % (value,))
+        if not (0 <= owed_pl < _PL_PER_NL and 0 <= fill_pl < _PL_PER_NL and 0 <= bank_pl < _PL_PER_UL
+                and 0 <= bank_pg < _PG_PER_MCG and steps >= 0):
+            raise ValueError("journal remainder out of range")
+        self.reservoir_nl = reservoir_nl
+        self._reservoir_owed_pl = owed_pl
+        self.fill_nl = fill_nl
+        self._fill_pl = fill_pl
+        self._bank_ul = bank_ul
+        self._bank_pl = bank_pl
+        self._bank_mcg = bank_mcg
+        self._bank_pg = bank_pg
+        self.steps = steps
+
     def reservoir_pl(self):
         """Exact estimate in pL (may be a long int: reporting only)."""
         return self.reservoir_nl * _PL_PER_NL - self._reservoir_owed_pl
@@ -112,3 +154,9 @@ class Accounting:
         fill_pl = self.fill_nl * _PL_PER_NL + self._fill_pl
         return (self._bank_mcg * _PG_PER_MCG + self._bank_pg
                 + fill_pl * self.conc_mcg_ml // 1000)
+
+    def delivered_ul(self):
+        """Lifetime delivered volume in whole uL, rounded down (small ints only)."""
+        bank_pl = self._bank_pl
+        nl = bank_pl // _PL_PER_NL + self.fill_nl + (bank_pl % _PL_PER_NL + self._fill_pl) // _PL_PER_NL
+        return self._bank_ul + nl // _PL_PER_NL

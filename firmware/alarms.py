@@ -17,6 +17,11 @@ NON_CRITICAL = "non-critical"
 SILENCE_CRITICAL_S = const(600)          # 10 min: a critical alarm comes back quickly
 SILENCE_NON_CRITICAL_S = const(4 * 3600)  # 4 h for a non-critical one
 
+# an active alarm's entry: [raised at (wall s), tier, silenced until (wall s; 0: never silenced)]
+_RAISED_S = const(0)
+_TIER = const(1)
+_SILENCED_UNTIL_S = const(2)
+
 TIERS = {
     "LOW_RESERVOIR": NON_CRITICAL,
     "EMPTY_RESERVOIR": CRITICAL,
@@ -36,7 +41,7 @@ class Alarms:
         self._log = log
         self._player = player
         self._clock = clock
-        self.active = {}       # code -> [t_s raised, tier, silenced_until_s]
+        self.active = {}       # code -> entry [_RAISED_S, _TIER, _SILENCED_UNTIL_S]
         self._sounding = None  # tier whose pattern is playing, or None
 
     def raise_alarm(self, code, t_s, detail=None, tier=None, escalate=False):
@@ -44,15 +49,15 @@ class Alarms:
         tier = tier or TIERS.get(code, CRITICAL)
         entry = self.active.get(code)
         if entry is not None:
-            if not escalate and not (tier == CRITICAL and entry[1] != CRITICAL):
+            if not escalate and not (tier == CRITICAL and entry[_TIER] != CRITICAL):
                 return False
-            entry[1] = CRITICAL if CRITICAL in (tier, entry[1]) else tier
-            entry[2] = 0
+            entry[_TIER] = CRITICAL if CRITICAL in (tier, entry[_TIER]) else tier
+            entry[_SILENCED_UNTIL_S] = 0
             kind = "alarm_escalate"
         else:
             self.active[code] = [t_s, tier, 0]
             kind = "alarm_raise"
-        data = {"code": code, "tier": self.active[code][1]}
+        data = {"code": code, "tier": self.active[code][_TIER]}
         if detail:
             data["detail"] = detail
         self._log.add(t_s, kind, data)
@@ -71,7 +76,8 @@ class Alarms:
         """Silence the tones of every active alarm for its tier's silence time. Returns the codes."""
         codes = []
         for code, entry in self.active.items():
-            entry[2] = t_s + (SILENCE_CRITICAL_S if entry[1] == CRITICAL else SILENCE_NON_CRITICAL_S)
+            silence_s = SILENCE_CRITICAL_S if entry[_TIER] == CRITICAL else SILENCE_NON_CRITICAL_S
+            entry[_SILENCED_UNTIL_S] = t_s + silence_s
             codes.append(code)
         self._log.add(t_s, "alarm_ack", {"codes": codes})
         self.update_sound(t_s)
@@ -79,6 +85,10 @@ class Alarms:
 
     def is_active(self, code):
         return code in self.active
+
+    def sounding(self, t_s):
+        """True if an active alarm is not silenced at wall second t_s (what an ack would silence)."""
+        return self.tier_to_sound(t_s) is not None
 
     def tier_to_sound(self, t_s):
         """The highest tier among active alarms that are not silenced, or None. Allocation-free
@@ -88,8 +98,8 @@ class Alarms:
         active = self.active
         for code in active:
             entry = active[code]
-            if entry[2] <= t_s:
-                if entry[1] == CRITICAL:
+            if entry[_SILENCED_UNTIL_S] <= t_s:
+                if entry[_TIER] == CRITICAL:
                     return CRITICAL
                 tier = NON_CRITICAL
         return tier
@@ -98,8 +108,9 @@ class Alarms:
         """Wall second at which a silenced alarm sounds again, or None."""
         soonest = None
         for entry in self.active.values():
-            if entry[2] and (soonest is None or entry[2] < soonest):
-                soonest = entry[2]
+            until = entry[_SILENCED_UNTIL_S]
+            if until and (soonest is None or until < soonest):
+                soonest = until
         return soonest
 
     def update_sound(self, t_s):
@@ -126,5 +137,5 @@ class Alarms:
         self._player.queue(NON_CRITICAL_PATTERN, 0)
 
     def summary(self, t_s):
-        return [{"code": c, "tier": e[1], "since_s": e[0], "silenced": e[2] > t_s}
+        return [{"code": c, "tier": e[_TIER], "since_s": e[_RAISED_S], "silenced": e[_SILENCED_UNTIL_S] > t_s}
                 for c, e in self.active.items()]

@@ -29,16 +29,16 @@ one, and the count is logged once when the lockout ends. Bench commands (sim.*, 
 only with a bench) are not held by a lockout, so that the simulator's virtual time (sim.run) can run
 it out; they are checked as ever. Failures and lockouts are not persisted.
 
-On a board (not the simulator) keys.provision refuses every public or weak key for every role
-(weak_key): the development keys of any role, and keys with the marks of a made-up one.
+The gate, its counters and the lockout are resident; the keys.state and keys.provision commands are
+in firmware/cmd_keys.py, loaded on demand. On a board (not the simulator) keys.provision refuses every
+public or weak key for every role (weak_key): the development keys of any role, and keys with the
+marks of a made-up one (firmware/cmd_keys.py weak_key).
 """
-
-import binascii
 
 from micropython import const
 
 from firmware import record, roles
-from firmware.authstore import (  # noqa: F401 - CTR_MAX, MAX_JUMP, DEV_SEED, dev_key: this module's API too
+from firmware.authstore import (  # noqa: F401 - the constants, DEV_SEED and dev_key: this module's API too
     CTR_LEASE,
     CTR_MAX,
     DEV_SEED,
@@ -49,13 +49,11 @@ from firmware.authstore import (  # noqa: F401 - CTR_MAX, MAX_JUMP, DEV_SEED, de
     KeyStore,
     _lease,
     dev_key,
-    weak_key,
+    key_roles,
 )
 from firmware.errors import (
     E_ARG_MISSING,
-    E_ARG_RANGE,
     E_ARG_TYPE,
-    E_ARG_UNKNOWN,
     E_AUTH_FORBIDDEN,
     E_AUTH_MAC,
     E_AUTH_RATE_LIMIT,
@@ -69,7 +67,6 @@ from firmware.errors import (
     CommandError,
 )
 from firmware.hmac_sha256 import equal
-from firmware.params import begin, only
 from firmware.ratelog import RateLog
 
 MAX_FAILURES = const(5)
@@ -78,28 +75,24 @@ LOCKOUT_S = const(300)
 LOG_PER_WINDOW = const(5)
 LOG_WINDOW_S = const(600)
 PROVISION = "keys.provision"
-_BENCH = const(2)                  # roles.ROLES.index(roles.BENCH)
-
-
-def _hex_key(value, role):
-    try:
-        if isinstance(value, str) and len(value) == 2 * KEY_BYTES and value == value.lower():
-            return binascii.unhexlify(value)
-    except ValueError:
-        pass
-    raise CommandError(E_ARG_TYPE, "key for '%s' must be 64 lowercase hex characters" % role)
+_BENCH = roles.index(roles.BENCH)  # the bench role's key slot
 
 
 class Auth(KeyStore):
-    def __init__(self, pump):
-        self._pump = pump
+    def __init__(self, hw, log, timebase, status):
+        """hw: the Hardware (storage, bench); log: the EventLog; timebase: wall_s for the records,
+        mono_s() for the windows; status: storage_ok() / storage_failed(what, exc) (firmware/store.py)."""
+        self._hw = hw
+        self._events = log
+        self._timebase = timebase
+        self._status = status
         self.max_failures = MAX_FAILURES   # tests and the fuzz may change these three
         self.window_s = WINDOW_S
         self.lockout_s = LOCKOUT_S
         self._init_store()
         self.failures = 0
         self._window_start = 0
-        self._fail_log = RateLog(pump, "auth_fail", LOG_WINDOW_S, LOG_PER_WINDOW)
+        self._fail_log = RateLog(log, timebase, "auth_fail", LOG_WINDOW_S, LOG_PER_WINDOW)
         self._locked_until = None
         self._refused_locked = 0
         self.verified_role = None          # role of the frame the gate let through last (None: unsigned)
@@ -112,21 +105,20 @@ class Auth(KeyStore):
         keys = [keys_by_role.get(role) for role in roles.ROLES]
         self._save(keys, [max(self.ctr[i], self.mark[i]) for i in range(len(roles.ROLES))])
         self.record_status = record.OK
-        self._log("keys", {"by": by, "roles": self._names(keys), "rekeyed": self._names(keys)})
+        self._log("keys", {"by": by, "roles": key_roles(keys), "rekeyed": key_roles(keys)})
 
     # --- the gate ---------------------------------------------------------------------------------
     def check(self, cmd, req, role, ctr, body, mac):
         """Let the request through, or raise CommandError. On success `verified_role` is the signer
         (None for a public command or the first provisioning on the bench)."""
         self.verified_role = None
-        pump = self._pump
-        bench = pump.hw.bench is not None
+        bench = self._hw.bench is not None
         if roles.needs_bench(cmd) and not bench:
-            self._fail(pump.timebase.mono_s(), E_BENCH_DISABLED, "'%s' needs a bench (simulator or bench jumper)"
+            self._fail(self._timebase.mono_s(), E_BENCH_DISABLED, "'%s' needs a bench (simulator or bench jumper)"
                        % cmd[:40], cmd, role)
         if roles.is_public(cmd):
             return
-        now = pump.timebase.mono_s()
+        now = self._timebase.mono_s()
         self._note_load(now)
         if self._locked(now) and not (bench and roles.needs_bench(cmd)):
             self._refused_locked += 1
@@ -220,104 +212,10 @@ class Auth(KeyStore):
         self._locked(now)
         self._fail_log.flush(now)
 
+    def locked_s(self, now):
+        """Seconds of a lockout still to run at monotonic second `now` (0: none; an ended lockout is
+        logged now)."""
+        return self._locked_until - now if self._locked(now) else 0
+
     def _log(self, kind, data):
-        pump = self._pump
-        pump.log.add(pump.timebase.wall_s, kind, data)
-
-    # --- commands -----------------------------------------------------------------------------------
-    def _names(self, keys):
-        return [roles.ROLES[i] for i in range(len(roles.ROLES)) if keys[i] is not None]
-
-    def state(self, req):
-        only(req)
-        now = self._pump.timebase.mono_s()
-        locked = self._locked(now)
-        return {
-            "roles": {roles.ROLES[i]: {"key": self.keys[i] is not None, "ctr": self.ctr[i]}
-                      for i in range(len(roles.ROLES))},
-            "bench": self._pump.hw.bench is not None,
-            "record": ("ok", "missing", "corrupt")[self.record_status],
-            "locked_s": self._locked_until - now if locked else 0,
-            "failures": self.failures,
-            "limits": {"max_failures": self.max_failures, "window_s": self.window_s,
-                       "lockout_s": self.lockout_s, "max_jump": MAX_JUMP, "rollover_ctr": ROLLOVER_CTR,
-                       "reset_ctr": RESET_CTR, "ctr_lease": CTR_LEASE,
-                       "ctr_max": CTR_MAX},
-        }
-
-    def provision(self, req):
-        """keys: {role: 64 hex | null}. Unsigned (first provisioning on the bench): clinician required,
-        all roles set at once. Signed by the clinician: the roles named are re-keyed or removed."""
-        only(req, "keys")
-        given = req.get("keys")
-        if not isinstance(given, dict) or not given:
-            raise CommandError(E_ARG_TYPE, "'keys' must be an object {role: 64 hex chars or null}")
-        signer = self.verified_role
-        keys = list(self.keys) if signer is not None else [None, None, None]
-        sim = self._pump.hw.board == "sim"
-        for name in given:
-            i = roles.index(name)
-            if i < 0:
-                raise CommandError(E_ARG_UNKNOWN, "unknown role '%s'" % str(name)[:20])
-            value = given[name]
-            if value is None:
-                keys[i] = None
-                continue
-            key = _hex_key(value, name)
-            if key == self.keys[i]:
-                raise CommandError(E_ARG_RANGE, "the new key for '%s' is the present one" % name)
-            if not sim and weak_key(key):
-                raise CommandError(E_ARG_RANGE, "the key for '%s' is public (a development key) or weak: "
-                                                "generate random keys (pumpctl keys generate)" % name)
-            keys[i] = key
-        if keys[0] is None:
-            raise CommandError(E_ARG_MISSING, "a clinician key is required")
-        for a in range(len(keys)):
-            for b in range(a + 1, len(keys)):
-                if keys[a] is not None and keys[a] == keys[b]:
-                    raise CommandError(E_ARG_RANGE, "each role needs its own key")
-        ctrs = list(self.ctr)
-        saved = list(self._saved)
-        changed = [i for i in range(len(keys)) if keys[i] != self.keys[i]]
-        reset = []
-        if signer is None:
-            # first provisioning, maybe after a damaged key record: the keys may be the old ones, so
-            # every counter starts at the high-water mark, above every frame ever accepted
-            for i in range(len(ctrs)):
-                ctrs[i] = saved[i] = max(ctrs[i], saved[i], self.mark[i])
-        else:
-            for i in changed:
-                if ctrs[i] > RESET_CTR and keys[i] is not None:   # a fresh key (the record is intact)
-                    ctrs[i] = saved[i] = 0
-                    reset.append(i)
-        begin(self._pump)
-        try:
-            self._write(keys, saved)
-        except OSError as exc:
-            self._storage_failed(exc)
-            raise CommandError(E_STORAGE, "keys could not be saved (%r): nothing changed" % (exc,))
-        self._set(keys, ctrs)
-        if reset:     # lower the mark of a re-keyed role too (a power cut first keeps it high: safe side)
-            marks = list(self.mark)
-            for i in reset:
-                marks[i] = saved[i]
-            try:
-                self._write_mark(marks)
-            except OSError as exc:
-                self._storage_failed(exc)
-        self.record_status = record.OK
-        rekeyed = [roles.ROLES[i] for i in changed]
-        self._log("keys", {"by": signer or "bench", "roles": self._names(keys), "rekeyed": rekeyed})
-        return {"roles": self._names(keys), "rekeyed": rekeyed,
-                "ctr": {roles.ROLES[i]: ctrs[i] for i in range(len(roles.ROLES))}}
-
-
-def _state_cmd(pump, req):
-    return pump.protocol.auth.state(req)
-
-
-def _provision_cmd(pump, req):
-    return pump.protocol.auth.provision(req)
-
-
-COMMANDS = {"keys.state": _state_cmd, PROVISION: _provision_cmd}
+        self._events.add(self._timebase.wall_s, kind, data)

@@ -1,5 +1,6 @@
 """The key record of firmware/auth.py: per-role keys and replay counters on flash, the counter leases
-and the high-water mark, and which keys a board refuses (docs/protocol.md).
+and the high-water mark, and the simulator's public development keys (a board refuses them:
+firmware/cmd_keys.py weak_key).
 
 Keys and counters live in one atomic record ("auth", firmware/record.py): 3 slots of <B32sI> (key
 present, key, counter reservation) in the order of roles.ROLES. In RAM `ctr` is each role's last
@@ -42,28 +43,6 @@ def dev_key(role):
     return hashlib.sha256(DEV_SEED + role.encode()).digest()
 
 
-def weak_key(key):
-    """True for a key a board must refuse (32 bytes): the public development key of any role, or a key
-    with the marks of a made-up one: fewer than 16 different byte values (00..00, 1111.., deadbeef..),
-    bytes in an arithmetic progression (00 01 02 .., ff fe fd ..), or printable ASCII only (a
-    password). A random key has one of these marks with a probability below 1e-13."""
-    for role in roles.ROLES:
-        if key == dev_key(role):
-            return True
-    seen = set(key)
-    if len(seen) < 16:
-        return True
-    step = (key[1] - key[0]) & 0xFF
-    progression = True
-    printable = True
-    for i in range(len(key)):
-        if i and (key[i] - key[i - 1]) & 0xFF != step:
-            progression = False
-        if not 0x20 <= key[i] <= 0x7E:
-            printable = False
-    return progression or printable
-
-
 def _lease(ctr):
     """The reservation written for an accepted ctr: CTR_LEASE counters, never into the reserved zone
     (from ROLLOVER_CTR a counter is reserved exactly: only keys.provision uses it)."""
@@ -73,8 +52,14 @@ def _lease(ctr):
     return lease if lease < ROLLOVER_CTR else ROLLOVER_CTR - 1
 
 
+def key_roles(keys):
+    """The names of the roles that have a key in `keys` (one entry per role, None: no key)."""
+    return [roles.ROLES[i] for i in range(len(roles.ROLES)) if keys[i] is not None]
+
+
 class KeyStore:
-    """Keys, counters, reservations and marks of an Auth (a mixin: `self._pump` is the Auth's)."""
+    """Keys, counters, reservations and marks of an Auth (a mixin: `self._hw` (hw.storage) and
+    `self._status` (storage_ok(), storage_failed(what, exc): firmware/store.py) are the Auth's)."""
 
     def _init_store(self):
         self.keys = [None, None, None]
@@ -88,7 +73,7 @@ class KeyStore:
     def _load(self):
         self._load_mark()
         try:
-            status, seq, payload = record.load(self._pump.hw.storage, RECORD)
+            status, seq, payload = record.load(self._hw.storage, RECORD)
         except OSError:
             return record.CORRUPT
         if status != record.OK:
@@ -112,7 +97,7 @@ class KeyStore:
         """The high-water marks; [0, 0, 0] if the record is missing or unreadable (then the next
         reservation writes it again)."""
         try:
-            status, seq, payload = record.load(self._pump.hw.storage, MARK_RECORD)
+            status, seq, payload = record.load(self._hw.storage, MARK_RECORD)
         except OSError:
             return
         if status != record.OK or len(payload) != 12:
@@ -131,7 +116,7 @@ class KeyStore:
 
     def _write_mark(self, marks):
         seq = (self._mark_seq + 1) & 0x3FFFFFFF
-        record.save(self._pump.hw.storage, MARK_RECORD, seq, struct.pack(_MARK, marks[0], marks[1], marks[2]))
+        record.save(self._hw.storage, MARK_RECORD, seq, struct.pack(_MARK, marks[0], marks[1], marks[2]))
         self._mark_seq = seq
         self.mark = list(marks)
 
@@ -155,12 +140,10 @@ class KeyStore:
             key = keys[i]
             payload += struct.pack(_SLOT, 1 if key is not None else 0, key or bytes(KEY_BYTES), saved[i])
         seq = (self._seq + 1) & 0x3FFFFFFF
-        record.save(self._pump.hw.storage, RECORD, seq, payload)
+        record.save(self._hw.storage, RECORD, seq, payload)
         self._seq = seq
         self._saved = list(saved)
-        ok = getattr(self._pump, "_storage_ok", None)
-        if ok is not None:
-            ok()
+        self._status.storage_ok()
 
     def _save(self, keys, ctrs):
         """Write keys and counters atomically, then adopt them (each counter its own reservation).
@@ -169,9 +152,43 @@ class KeyStore:
         self._set(keys, list(ctrs))
 
     def _storage_failed(self, exc):
-        failed = getattr(self._pump, "_storage_failed", None)
-        if failed is not None:
-            failed("auth counters", exc)
+        self._status.storage_failed("auth counters", exc)
+
+    def rekey(self, keys, first):
+        """Store `keys` (one per role in roles.ROLES order, None: no key) and adopt them; returns the
+        indices of the roles whose key changed. first: the unsigned first provisioning, maybe after a
+        damaged key record (the keys may be the old ones), so every counter starts at the high-water
+        mark, above every frame ever accepted. Otherwise a changed key whose counter is past
+        RESET_CTR restarts at 0, and its mark is lowered too (a power cut before that write keeps the
+        mark high: the safe side). OSError if the key record cannot be written: nothing changed."""
+        ctrs = list(self.ctr)
+        saved = list(self._saved)
+        changed = [i for i in range(len(keys)) if keys[i] != self.keys[i]]
+        reset = []
+        if first:
+            for i in range(len(ctrs)):
+                ctrs[i] = saved[i] = max(ctrs[i], saved[i], self.mark[i])
+        else:
+            for i in changed:
+                if ctrs[i] > RESET_CTR and keys[i] is not None:   # a fresh key (the record is intact)
+                    ctrs[i] = saved[i] = 0
+                    reset.append(i)
+        try:
+            self._write(keys, saved)
+        except OSError as exc:
+            self._storage_failed(exc)
+            raise
+        self._set(keys, ctrs)
+        if reset:
+            marks = list(self.mark)
+            for i in reset:
+                marks[i] = saved[i]
+            try:
+                self._write_mark(marks)
+            except OSError as exc:
+                self._storage_failed(exc)
+        self.record_status = record.OK
+        return changed
 
     def provisioned(self):
         return self.keys[0] is not None

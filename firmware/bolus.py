@@ -60,6 +60,12 @@ class BolusChannel:
     def set_step_pl(self, step_pl, at_ticks):
         self.planner.set_step_pl(step_pl, at_ticks)
 
+    def snapshot(self):
+        """[kind, steps_total, steps_left] for the journal, or None when no bolus runs."""
+        if self.kind is None:
+            return None
+        return [self.kind, self.steps_total, self.steps_left]
+
     def describe(self):
         if self.kind is None:
             return None

@@ -43,13 +43,13 @@ def guard_pulses(volume_pl, step_pl, nominal_pl):
     return (volume_pl + step - 1) // step
 
 
-def check_set(pump, req, step_pl, new):
+def check_set(req, step_pl, nominal_pl, bench_present, new):
     """The `set` command's calibration checks, after nl_per_step was parsed (step_pl: the calibration
-    the command leaves). `nominal_nl_per_step` only with a bench (simulator or bench jumper: the
-    provisioning bench). Puts a new nominal into `new`; raises CommandError, changing nothing."""
-    nominal_pl = pump.config.nominal_step_pl
+    the command leaves; nominal_pl: the nominal step now). `nominal_nl_per_step` only with a bench
+    (simulator or bench jumper: the provisioning bench). Puts a new nominal into `new`; raises
+    CommandError, changing nothing."""
     if "nominal_nl_per_step" in req:
-        if pump.hw.bench is None:
+        if not bench_present:
             raise CommandError(E_BENCH_DISABLED, "the nominal step is set on the bench only (bench jumper)")
         nominal_pl = units.scaled_int(req, "nominal_nl_per_step", 1000, _MIN_STEP_PL, _MAX_STEP_PL)
         new["nominal_step_pl"] = nominal_pl

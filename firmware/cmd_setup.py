@@ -1,12 +1,11 @@
 """Reservoir and configuration commands: refill (with residual check and bridge bolus) and set."""
 
-from firmware import calibration, limits, units
+from firmware import calibration, limits, stops, units
 from firmware import therapy as th
 from firmware.demand import MAX_PER_DAY_CAP
 from firmware.errors import E_ARG_TYPE, E_BOLUS_ACTIVE, E_CAPACITY, E_RATE, E_STATE, CommandError
-from firmware.params import begin, flag, only, require_drug
+from firmware.params import check_rate, flag, only, require_drug
 from firmware.planner import rate_allowed
-from firmware.supervisor import STOP_EMPTY
 
 _MAX_VOLUME_NL = 100_000_000         # 100 mL: no implant reservoir is larger
 
@@ -19,14 +18,14 @@ def _volume_nl(req, key_ml, key_ul, required=True):
     return None if value is None else value * 1000
 
 
-def _rates_ok_at(pump, therapy, conc, step_pl):
+def _rates_ok_at(ctl, therapy, conc, step_pl):
     """Every rate the programme can ask for is deliverable at this concentration and step."""
     if therapy.mode == th.CONTINUOUS:
         doses = (therapy.dose_ng_day,)
     elif therapy.mode == th.FLEX:
         doses = therapy.doses_ng_day
     elif therapy.mode == th.MINIMUM:
-        return rate_allowed(step_pl, pump.config.minimum_nl_day)
+        return rate_allowed(step_pl, ctl.config.minimum_nl_day)
     else:
         return True
     for dose in doses:
@@ -35,7 +34,7 @@ def _rates_ok_at(pump, therapy, conc, step_pl):
     return True
 
 
-def refill(pump, req):
+def refill(ctl, req):
     """Drain, then fill with volume of drug at conc. Optional residual_ml (what was drained) is
     compared with the estimate; bridge: true pushes the catheter's old drug at the old rate."""
     only(req, "drug", "conc_mcg_ml", "volume_ml", "volume_ul", "residual_ml", "bridge")
@@ -45,95 +44,96 @@ def refill(pump, req):
     volume_nl = _volume_nl(req, "volume_ml", "volume_ul")
     residual_nl = _volume_nl(req, "residual_ml", "residual_ul", required=False)
     bridge = flag(req, "bridge")
-    cfg = pump.config
-    acct = pump.acct
+    cfg = ctl.config
+    acct = ctl.acct
+    therapy = ctl.therapy()
     if volume_nl > cfg.reservoir_capacity_nl:
         raise CommandError(E_CAPACITY, "%d uL is more than the reservoir holds (%d uL)" % (
             volume_nl // 1000, cfg.reservoir_capacity_nl // 1000))
-    if pump.bolus.active():
-        raise CommandError(E_BOLUS_ACTIVE, "a bolus is running (%s): refill after it ends" % pump.bolus.kind)
+    if ctl.bolus.active():
+        raise CommandError(E_BOLUS_ACTIVE, "a bolus is running (%s): refill after it ends" % ctl.bolus.kind)
     same_drug = drug == acct.drug
-    if same_drug and not _rates_ok_at(pump, pump.therapy, conc, acct.step_pl):
+    if same_drug and not _rates_ok_at(ctl, therapy, conc, acct.step_pl):
         raise CommandError(E_RATE, "the programme cannot be delivered at %d mcg/mL" % conc)
-    old_conc = pump.basal_conc()
-    do_bridge = bridge and same_drug and conc != acct.conc_mcg_ml and pump.therapy.mode != th.STOPPED
+    old_conc = ctl.basal_conc()
+    do_bridge = bridge and same_drug and conc != acct.conc_mcg_ml and therapy.mode != th.STOPPED
     if bridge and not same_drug and acct.drug is not None:
         raise CommandError(E_STATE, "a bridge bolus needs the same drug (%s in the pump)" % acct.drug)
     # --- all checks passed: save first (a storage failure changes nothing), then act ---
-    begin(pump)
+    ctl.begin()
     drug_changed = acct.drug is not None and not same_drug
     if drug_changed:
-        pump.save_settings(therapy=th.Therapy(), drug=drug, conc=conc, demand=None)
+        ctl.save_settings(therapy=th.Therapy(), drug=drug, conc=conc, demand=None)
     else:
-        pump.save_settings(drug=drug, conc=conc)
-    t_s = pump.timebase.wall_s
+        ctl.save_settings(drug=drug, conc=conc)
+    log = ctl.log
+    t_s = ctl.wall_s()
     estimate_pl = acct.reservoir_pl()
     before = {"drug": acct.drug, "conc_mcg_ml": acct.conc_mcg_ml, "estimate_pl": estimate_pl}
     if residual_nl is not None:
         before["residual_nl"] = residual_nl
         mismatch_nl = residual_nl - estimate_pl // 1000
         if mismatch_nl > cfg.residual_tolerance_nl or -mismatch_nl > cfg.residual_tolerance_nl:
-            pump.log.add(t_s, "warning", {"code": "REFILL_MISMATCH", "mismatch_nl": mismatch_nl,
+            log.add(t_s, "warning", {"code": "REFILL_MISMATCH", "mismatch_nl": mismatch_nl,
                                           "detail": "drained volume differs from the estimate: "
                                                     "possible pocket fill or leak"})
     if drug_changed:
-        old = pump.therapy.describe()
-        pump.therapy = th.Therapy()
-        pump.demand.disable()
-        pump.log.add(t_s, "program", {"old": old, "new": pump.therapy.describe(), "why": "drug changed"})
-    acct.refill(drug, conc, volume_nl)
-    pump.log.add(t_s, "refill", {"before": before, "drug": drug, "conc_mcg_ml": conc, "volume_nl": volume_nl,
+        old = therapy.describe()
+        stopped = th.Therapy()
+        ctl.set_therapy(stopped)
+        ctl.demand.disable()
+        log.add(t_s, "program", {"old": old, "new": stopped.describe(), "why": "drug changed"})
+    ctl.fill(drug, conc, volume_nl)
+    log.add(t_s, "refill", {"before": before, "drug": drug, "conc_mcg_ml": conc, "volume_nl": volume_nl,
                                  "bridge": do_bridge})
     if do_bridge:
-        pump.bridge_conc_mcg_ml = old_conc
-        pump.set_bridge_pl(cfg.catheter_volume_nl * 1000)
-        pump.log.add(t_s, "bridge_start", {"old_conc_mcg_ml": old_conc, "volume_nl": cfg.catheter_volume_nl})
+        ctl.set_bridge(old_conc, cfg.catheter_volume_nl * 1000)
+        log.add(t_s, "bridge_start", {"old_conc_mcg_ml": old_conc, "volume_nl": cfg.catheter_volume_nl})
     else:
-        pump.set_bridge_pl(0)
-        if same_drug and conc != before["conc_mcg_ml"] and pump.therapy.mode != th.STOPPED:
-            pump.log.add(t_s, "warning", {"code": "CONC_CHANGE_NO_BRIDGE",
+        ctl.set_bridge(old_conc, 0)
+        if same_drug and conc != before["conc_mcg_ml"] and ctl.therapy().mode != th.STOPPED:
+            log.add(t_s, "warning", {"code": "CONC_CHANGE_NO_BRIDGE",
                                           "detail": "the catheter still holds %d mcg/mL" % before["conc_mcg_ml"]})
     if volume_nl > cfg.low_reservoir_nl:
-        pump.alarms.clear("LOW_RESERVOIR", t_s)
+        ctl.alarms.clear("LOW_RESERVOIR", t_s)
     if volume_nl >= (acct.step_pl + 999) // 1000:
-        pump.alarms.clear("EMPTY_RESERVOIR", t_s)
-        pump.stop_mask &= ~STOP_EMPTY
-    pump.apply_basal()
-    pump.update_forecast()
-    pump.journal_soon()
-    pump.storage_refilled()
-    return {"reservoir_pl": acct.reservoir_pl(), "refill_due_s": pump.refill_due_s, "bridge": do_bridge}
+        ctl.alarms.clear("EMPTY_RESERVOIR", t_s)
+        ctl.unblock(stops.EMPTY)
+    ctl.commit()
+    ctl.storage_refilled()
+    return {"reservoir_pl": acct.reservoir_pl(), "refill_due_s": ctl.refill_due_s(), "bridge": do_bridge}
 
 
-def _demand_settings(pump, value, confirm):
+def _demand_settings(ctl, value, confirm):
     if value is None:
         return None
     if not isinstance(value, dict):
         raise CommandError(E_ARG_TYPE, "'demand' must be an object or null")
     only(value, "dose_mcg", "duration_s", "lockout_s", "max_per_day")
-    require_drug(pump)
+    require_drug(ctl)
     dose_ng = units.scaled_int(value, "dose_mcg", 1000, 1, 100_000_000)
     duration_s = units.whole_int(value, "duration_s", 1, 86400)
     lockout_s = units.whole_int(value, "lockout_s", 0, 86400)
     per_day = units.whole_int(value, "max_per_day", 1, MAX_PER_DAY_CAP)
-    drug = pump.acct.drug
+    drug = ctl.acct.drug
     limits.check(drug, "demand_dose", dose_ng, confirm)
     limits.check(drug, "demand_per_day", per_day, confirm, unit_scale=1, unit="")
     return (dose_ng, duration_s, lockout_s, per_day)
 
 
-def set_config(pump, req):
+def set_config(ctl, req):
     """Change settings; every value is validated before any is applied. Logged as old -> new."""
     keys = ("reservoir_capacity_ml", "low_reservoir_ml", "minimum_ul_day", "catheter_volume_ul",
             "nl_per_step", "max_rate_ul_h", "residual_tolerance_ml", "demand", "journal_interval_s",
             "tubing_service_ml", "nominal_nl_per_step", "confirm")
     only(req, *keys)
     confirm = flag(req, "confirm")
-    cfg = pump.config
+    cfg = ctl.config
+    acct = ctl.acct
     new = {}
     if "reservoir_capacity_ml" in req:
         cap = units.scaled_int(req, "reservoir_capacity_ml", 1000, 1000, _MAX_VOLUME_NL // 1000) * 1000
-        if cap < pump.acct.reservoir_pl() // 1000:
+        if cap < acct.reservoir_pl() // 1000:
             raise CommandError(E_CAPACITY, "the reservoir already holds more than that")
         new["reservoir_capacity_nl"] = cap
     if "low_reservoir_ml" in req:
@@ -144,60 +144,52 @@ def set_config(pump, req):
     step_pl = cfg.step_pl
     if "nl_per_step" in req:
         step_pl = units.scaled_int(req, "nl_per_step", 1000, 1000, 10_000_000)
-        if pump.bolus.active():
+        if ctl.bolus.active():
             raise CommandError(E_BOLUS_ACTIVE, "calibrate after the bolus ends")
-        if pump.acct.drug and not _rates_ok_at(pump, pump.therapy, pump.acct.conc_mcg_ml, step_pl):
+        if acct.drug and not _rates_ok_at(ctl, ctl.therapy(), acct.conc_mcg_ml, step_pl):
             raise CommandError(E_RATE, "the programme cannot be delivered with %d pL steps" % step_pl)
         new["step_pl"] = step_pl
-    calibration.check_set(pump, req, step_pl, new)     # within +/- 25 % of the nominal step (H4)
+    # within +/- 25 % of the nominal step (H4)
+    calibration.check_set(req, step_pl, cfg.nominal_step_pl, ctl.hw.bench is not None, new)
     if "minimum_ul_day" in req:
         minimum = units.scaled_int(req, "minimum_ul_day", 1000, 1, 10_000_000)
-        if not rate_allowed(step_pl, minimum):
-            raise CommandError(E_RATE, "%d nL/day cannot be delivered with %d pL steps" % (minimum, step_pl))
+        check_rate(minimum, step_pl)
         new["minimum_nl_day"] = minimum
     if "catheter_volume_ul" in req:
         new["catheter_volume_nl"] = units.scaled_int(req, "catheter_volume_ul", 1000, 0, 2_000_000)
     if "max_rate_ul_h" in req:
         rate = units.scaled_int(req, "max_rate_ul_h", 24_000, 24_000, 240_000_000)
-        if not rate_allowed(step_pl, rate):
-            raise CommandError(E_RATE, "%d nL/day cannot be delivered with %d pL steps" % (rate, step_pl))
+        check_rate(rate, step_pl)
         new["max_rate_nl_day"] = rate
     if "residual_tolerance_ml" in req:
         new["residual_tolerance_nl"] = units.scaled_int(req, "residual_tolerance_ml", 1000, 0, 100_000) * 1000
-    demand = _demand_settings(pump, req["demand"], confirm) if "demand" in req else False
+    demand = _demand_settings(ctl, req["demand"], confirm) if "demand" in req else False
     if "tubing_service_ml" in req:
         new["tubing_service_nl"] = units.scaled_int(req, "tubing_service_ml", 1000, 0, 10_000_000) * 1000
     if "step_pl" in new:      # a calibration starts the tubing's service interval again
-        new["tubing_base_ul"] = pump.delivered_ul()
+        new["tubing_base_ul"] = acct.delivered_ul()
     if "journal_interval_s" in req:
         new["journal_interval_s"] = units.whole_int(req, "journal_interval_s", 60, 86400)
     # --- all checks passed: save first (a storage failure changes nothing), then act ---
-    begin(pump)
+    ctl.begin()
     if demand is False:
-        pump.save_settings(config=new)
+        ctl.save_settings(config=new)
     else:
-        pump.save_settings(config=new, demand=demand)
+        ctl.save_settings(config=new, demand=demand)
     changes = {}
     for key, value in new.items():
         changes[key] = [getattr(cfg, key), value]
-        if key == "step_pl":
-            pump.set_step_pl(value)
-        else:
-            setattr(cfg, key, value)
-    if "step_pl" in new or "tubing_service_nl" in new:
-        pump._tubing_warned = False
+    ctl.set_config(new)
     if demand is not False:
-        changes["demand"] = [pump.demand.describe(), None]
+        changes["demand"] = [ctl.demand.describe(), None]
         if demand is None:
-            pump.demand.disable()
+            ctl.demand.disable()
         else:
-            pump.demand.configure(*demand)
-        changes["demand"][1] = pump.demand.describe()
-    pump.log.add(pump.timebase.wall_s, "set", changes)
-    if "minimum_nl_day" in new or "step_pl" in new:
-        pump.apply_basal()
-    acct = pump.acct
+            ctl.demand.configure(*demand)
+        changes["demand"][1] = ctl.demand.describe()
+    wall = ctl.wall_s()
+    ctl.log.add(wall, "set", changes)
     if acct.drug is not None and acct.reservoir_nl > cfg.low_reservoir_nl:
-        pump.alarms.clear("LOW_RESERVOIR", pump.timebase.wall_s)
-    pump.update_forecast()
-    return {"changes": changes, "refill_due_s": pump.refill_due_s}
+        ctl.alarms.clear("LOW_RESERVOIR", wall)
+    ctl.commit()
+    return {"changes": changes, "refill_due_s": ctl.refill_due_s()}

@@ -1,30 +1,34 @@
-"""Command table and the read-only commands. Each handler validates every argument before it changes
-anything, then acts; handlers take (pump, request dict) and return a dict of results (or None).
-Values cross the link in integer base units: ng, ng/day, nL, pL, pg, seconds.
+"""The read-only commands and the small ones (info, status, ack, selftest, set_time, the bench).
+Each handler takes (ctl, request dict) (firmware/control.py) and returns a dict of results (or None);
+it validates every argument before it changes anything. Values cross the link in integer base units:
+ng, ng/day, nL, pL, pg, seconds. Loaded on demand by firmware/protocol.py, like every handler module.
 """
 
-from firmware import VERSION, cmd_setup, cmd_therapy, units
+from firmware import VERSION, units
 from firmware.errors import E_NOT_SUPPORTED, CommandError
-from firmware.params import begin, only
+from firmware.params import only
 from firmware.timebase import WALL_MAX_S
 
 
-def info(pump, req):
+def info(ctl, req):
     only(req)
-    return {"firmware": VERSION, "board": pump.hw.board, "serial": pump.hw.serial_no}
+    return {"firmware": VERSION, "board": ctl.hw.board, "serial": ctl.hw.serial_no}
 
 
-def status(pump, req):
+def status(ctl, req):
     only(req)
-    acct = pump.acct
-    cfg = pump.config
+    acct = ctl.acct
+    cfg = ctl.config
+    sup = ctl.supervisor
+    wall = ctl.wall_s()
+    mono = ctl.mono_s()
     return {
-        "t_s": pump.timebase.wall_s,
-        "therapy": pump.therapy.describe(),
-        "rate_nl_day": pump.planner.rate_nl_day if pump.planner.running else 0,
-        "bolus": pump.bolus.describe(),
-        "demand": pump.demand.describe(),
-        "bridge_left_pl": pump.bridge_volume_pl(),
+        "t_s": wall,
+        "therapy": ctl.therapy().describe(),
+        "rate_nl_day": ctl.rate_now_nl_day(),
+        "bolus": ctl.bolus.describe(),
+        "demand": ctl.demand.describe(),
+        "bridge_left_pl": ctl.bridge_volume_pl(),
         "drug": acct.drug,
         "conc_mcg_ml": acct.conc_mcg_ml,
         "step_pl": acct.step_pl,
@@ -37,97 +41,57 @@ def status(pump, req):
         "minimum_nl_day": cfg.minimum_nl_day,
         "catheter_volume_nl": cfg.catheter_volume_nl,
         "max_rate_nl_day": cfg.max_rate_nl_day,
-        "refill_due_s": pump.refill_due_s,
-        "alarms": pump.alarms.summary(pump.timebase.wall_s),
-        "safe_state": pump.safe,
-        "stopped_by": pump.supervisor.stop_names(pump.stop_mask),
-        "battery_mv": pump.supervisor.battery.last_mv,
-        "battery_eri_due_s": pump.supervisor.battery.eri_due_s(),
-        "pressure_mv": pump.supervisor.line.last_mv,
-        "guard": {"window_pulses": pump.supervisor.guard.window_pulses,
-                  "limit_pulses": pump.supervisor.guard.limit(pump.timebase.mono_s()),
-                  "assumed_pulses": pump.supervisor.guard.assumed(pump.timebase.mono_s())},
-        "wakeups": pump.wakeups,
+        "refill_due_s": ctl.refill_due_s(),
+        "alarms": ctl.alarms.summary(wall),
+        "safe_state": ctl.in_safe_state(),
+        "stopped_by": ctl.stopped_by(),
+        "battery_mv": sup.battery.last_mv,
+        "battery_eri_due_s": sup.battery.eri_due_s(),
+        "pressure_mv": sup.line.last_mv,
+        "guard": {"window_pulses": sup.guard.window_pulses,
+                  "limit_pulses": sup.guard.limit(mono),
+                  "assumed_pulses": sup.guard.assumed(mono)},
+        "wakeups": ctl.wakeups(),
     }
 
 
-def log(pump, req):
-    only(req, "since", "limit")
-    since = units.whole_int(req, "since", 0, (1 << 30) - 1, required=False, default=0)
-    limit = units.whole_int(req, "limit", 1, 64, required=False, default=32)
-    recs = pump.log.records(since, limit)
-    events = [{"seq": r[0], "t_s": r[1], "type": r[2], "data": r[3]} for r in recs]
-    return {"events": events, "next": pump.log.next_seq, "dropped": pump.log.dropped}
-
-
-def ack(pump, req):
+def ack(ctl, req):
     """Acknowledge: silences the tones for a while; the alarms stay active until their cause is gone.
     With nothing sounding (no alarm, or every one already silenced) an ack changes nothing and writes
     nothing: a silence is not stretched by pressing again, and a repeated ack cannot wear the flash."""
     only(req)
-    wall = pump.timebase.wall_s
-    sounding = False
-    for entry in pump.alarms.active.values():
-        if entry[2] <= wall:
-            sounding = True
-    if not sounding:
+    wall = ctl.wall_s()
+    if not ctl.alarms.sounding(wall):
         return {"acknowledged": []}
-    begin(pump)
-    codes = pump.alarms.ack(pump.timebase.wall_s)
-    return {"acknowledged": codes}
+    ctl.begin()
+    return {"acknowledged": ctl.alarms.ack(wall)}
 
 
-def selftest(pump, req):
+def selftest(ctl, req):
     """Alarm self-test: sounds the critical pattern, then the non-critical one, once each."""
     only(req)
-    begin(pump)
-    pump.alarms.self_test()
-    pump.log.add(pump.timebase.wall_s, "selftest", None)
+    ctl.begin()
+    ctl.alarms.self_test()
+    ctl.log.add(ctl.wall_s(), "selftest", None)
     return {"patterns": ["critical", "non-critical"]}
 
 
-def set_time(pump, req):
+def set_time(ctl, req):
     """Set the wall clock (s since 2024-01-01 00:00 UTC). Delivery runs on ticks, so a jump can neither
     repeat nor skip steps; lockouts and 24 h windows run on monotonic time. Logged with old and new."""
     only(req, "wall_s")
     wall = units.whole_int(req, "wall_s", 0, WALL_MAX_S)     # up to 2045: seconds stay small ints (timebase)
-    begin(pump)
-    tb = pump.timebase
-    old = tb.wall_s
-    jump = tb.set_wall(wall)
-    pump.hw.clock.set_rtc_s(wall)
-    pump.log.add(wall, "clock_set", {"old_s": old, "new_s": wall, "jump_s": jump})
-    pump.apply_basal()        # a flex schedule follows the corrected clock
-    pump.update_forecast()
-    pump.journal_soon()
+    ctl.begin()
+    old = ctl.wall_s()
+    jump = ctl.set_wall_clock(wall)
+    ctl.log.add(wall, "clock_set", {"old_s": old, "new_s": wall, "jump_s": jump})
+    ctl.commit()              # a flex schedule follows the corrected clock
     return {"old_s": old, "new_s": wall, "jump_s": jump}
 
 
-def bench(pump, req):
+def bench(ctl, req):
     """Simulator-only commands (time control, mock pump state): handed to the board's bench."""
-    if pump.hw.bench is None:
+    bench = ctl.hw.bench
+    if bench is None:
         raise CommandError(E_NOT_SUPPORTED, "bench commands exist only on the simulator")
-    return pump.hw.bench.handle(pump, req)
-
-
-_TABLE = {
-    "info": info,
-    "status": status,
-    "log": log,
-    "program": cmd_therapy.program,
-    "bolus": cmd_therapy.bolus,
-    "prime": cmd_therapy.prime,
-    "demand": cmd_therapy.demand,
-    "calibrate": cmd_therapy.calibrate,
-    "ack": ack,
-    "set_time": set_time,
-    "selftest": selftest,
-    "refill": cmd_setup.refill,
-    "set": cmd_setup.set_config,
-}
-
-
-def lookup(cmd):
-    if cmd.startswith("sim."):
-        return bench
-    return _TABLE.get(cmd)
+    return bench.handle(ctl.pump_for_bench(), req)

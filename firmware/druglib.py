@@ -2,8 +2,11 @@
 
 Shipped with the firmware as data. All amounts are integers in ng (doses) or ng/day (daily doses);
 concentrations in mcg/mL. Above a soft limit a command needs "confirm": true; above a hard limit it is
-always refused. Values follow published intrathecal practice (see ../shared/domain-notes.md) and are
-meant to be reviewed by the clinical team for each deployment.
+always refused. Values follow published intrathecal practice and are meant to be reviewed by the
+clinical team for each deployment. Baclofen, the reference drug: marketed at 50, 500, 1000 and 2000
+mcg/mL; daily doses commonly 100-1000 mcg/day; overdoses are reported at continuous rates of 800-2400
+mcg/day and with single boluses of 50-280 mcg, hence a soft and a hard limit for each (the hazard and
+its tests: docs/hazards.md, H1 Over-infusion).
 
 Each entry: name -> {
     "conc": allowed concentrations (mcg/mL),

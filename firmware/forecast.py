@@ -3,8 +3,8 @@
 Assumes the programme runs as scheduled, a running bolus completes at once, a running bridge pushes
 its volume at the OLD concentration's rate before the new one takes over (issue 13, item 6), and every
 allowed demand bolus is taken as soon as it is allowed: after the lockout (or the bolus's own duration,
-whichever is longer) and while fewer than max_per_day fall in the last 24 h (item 7; the rule of
-../shared/domain-notes.md). Demand boluses count whole at their start, so the forecast errs early.
+whichever is longer) and while fewer than max_per_day fall in the last 24 h (item 7: the rule of a
+patient programmer's demand bolus, firmware/demand.py). Demand boluses count whole at their start, so the forecast errs early.
 
 Closed form per cycle (item 14): the basal volume up to any second is whole cycles times the cycle's
 volume plus the part of one cycle (<= 24 steps); the demand boluses taken as soon as allowed settle
@@ -205,30 +205,29 @@ def _solve(now_s, units, basal, bridge, demand):
     return hi
 
 
-def for_pump(pump):
-    """The pump's forecast from its present state (firmware/app.py update_forecast)."""
-    acct = pump.acct
-    if acct.drug is None or pump.stop_mask:
+def for_delivery(delivery, demand, config, timebase, now_ticks):
+    """The forecast from the pump's present state (firmware/app.py Pump.commit): None without a drug or
+    while delivery is stopped."""
+    acct = delivery.acct
+    if acct.drug is None or delivery.stop_mask:
         return None
-    cfg = pump.config
-    therapy = pump.therapy
-    bolus = pump.bolus
+    therapy = delivery.therapy
+    bolus = delivery.bolus
     bolus_left_pl = bolus.steps_left * acct.step_pl if bolus.active() else 0
-    above_pl = acct.reservoir_pl() - cfg.low_reservoir_nl * 1000 - bolus_left_pl
-    tb = pump.timebase
-    now = tb.wall_s
-    d = pump.demand
+    above_pl = acct.reservoir_pl() - config.low_reservoir_nl * 1000 - bolus_left_pl
+    now = timebase.wall_s
+    d = demand
     plan = None
     if d.enabled and therapy.mode != th.STOPPED and acct.conc_mcg_ml > 0:
         steps = d.dose_ng * 1_000_000 // acct.conc_mcg_ml // acct.step_pl
         if steps > 0:
-            history = [g + tb.jump_s for g in d.grant_times()]      # monotonic -> wall seconds
+            history = [g + timebase.jump_s for g in d.grant_times()]      # monotonic -> wall seconds
             plan = DemandPlan(steps * acct.step_pl, max(d.lockout_s, d.duration_s), d.max_per_day, history, now)
-    basal = profile(therapy, acct.conc_mcg_ml, cfg.minimum_nl_day)
-    bridge_pl = pump.bridge_volume_pl() - bolus_left_pl
+    basal = profile(therapy, acct.conc_mcg_ml, config.minimum_nl_day)
+    bridge_pl = delivery.bridge_volume_pl() - bolus_left_pl
     bridge_basal = None
     if bridge_pl > 0:
-        bridge_basal = profile(therapy, pump.bridge_conc_mcg_ml, cfg.minimum_nl_day)
-    planner = pump.planner
-    accrued = planner.progress_at(pump.hw.clock.ticks_ms()) if planner.running else 0
+        bridge_basal = profile(therapy, delivery.bridge_conc_mcg_ml, config.minimum_nl_day)
+    planner = delivery.planner
+    accrued = planner.progress_at(now_ticks) if planner.running else 0
     return refill_due_s(now, above_pl, basal, plan, bridge_pl, bridge_basal, accrued)

@@ -7,6 +7,8 @@ It shares no state with the planners or the accounts. It knows only:
   for the part of an old allowance that a decrease took away; a grant lasts as long as the pulses it
   allows can stay in the window: its delivery time + 24 h + one bucket;
 - the stepper HAL's own pulse counter (pulses_sent), which it reads itself.
+Every time it takes or keeps is monotonic seconds (mono_s: firmware/timebase.py, the wall clock less the
+host's corrections), so setting the clock can neither empty the window nor make a grant last longer.
 Pulses are counted in 96 buckets of 15 min (a preallocated ring), so the window is the last 24 h to
 within 15 min, rounded towards counting MORE pulses (the bucket being filled is always included).
 Trip: count > allowance + margin, margin = allowance // 10 + 20 pulses. On a trip the guard disables
@@ -35,12 +37,12 @@ _DAY_S = const(86400)
 
 
 class OverdeliveryGuard:
-    def __init__(self, stepper, wall_s):
+    def __init__(self, stepper, mono_s):
         self._stepper = stepper
         self._last_pulses = stepper.pulses_sent()
         self._buckets = [0] * _BUCKETS
         self._bucket_index = 0
-        self._bucket_start_s = wall_s - wall_s % _BUCKET_S
+        self._bucket_start_s = mono_s - mono_s % _BUCKET_S
         self._base_allowance = 0
         self._grant_pulses = [0] * _GRANTS
         self._grant_expiry_s = [0] * _GRANTS
@@ -52,42 +54,42 @@ class OverdeliveryGuard:
                                       # and expiry
         self._limit_until_s = 0       # mono second at which the cached limit must be recomputed
 
-    def set_allowance(self, pulses_24h, wall_s):
+    def set_allowance(self, pulses_24h, mono_s):
         """The prescription's own 24 h allowance, in pulses (given by value). After a decrease the
         window still holds pulses the old prescription allowed, so the difference stays allowed for
         24 h (the limit over any window spanning a change is at most the larger allowance)."""
         if pulses_24h < self._base_allowance:
-            self.grant(self._base_allowance - pulses_24h, wall_s, 0)
+            self.grant(self._base_allowance - pulses_24h, mono_s, 0)
         self._base_allowance = pulses_24h
         self._limit_until_s = 0
 
-    def grant(self, pulses, wall_s, duration_s):
+    def grant(self, pulses, mono_s, duration_s):
         """Allow `pulses` more (a clinician bolus, prime or calibration run delivered over the next
-        `duration_s` seconds) until the last of them has left the window: wall_s + duration_s + 24 h
+        `duration_s` seconds) until the last of them has left the window: mono_s + duration_s + 24 h
         + one bucket (the window reaches back up to one bucket more than 24 h)."""
-        _add_slot(self._grant_pulses, self._grant_expiry_s, pulses, wall_s + duration_s + _DAY_S + _BUCKET_S,
-                  wall_s)
+        _add_slot(self._grant_pulses, self._grant_expiry_s, pulses, mono_s + duration_s + _DAY_S + _BUCKET_S,
+                  mono_s)
         self._limit_until_s = 0
 
-    def assume(self, pulses, wall_s):
+    def assume(self, pulses, mono_s):
         """After a reset whose time off is known: `pulses` may have been sent, uncounted, before the
-        power went; they count against the limit until they have left the window (wall_s + 24 h +
-        one bucket, wall_s being the boot, at or after their last one)."""
+        power went; they count against the limit until they have left the window (mono_s + 24 h +
+        one bucket, mono_s being the boot, at or after their last one)."""
         if pulses > 0:
-            _add_slot(self._assumed_pulses, self._assumed_expiry_s, pulses, wall_s + _DAY_S + _BUCKET_S, wall_s)
+            _add_slot(self._assumed_pulses, self._assumed_expiry_s, pulses, mono_s + _DAY_S + _BUCKET_S, mono_s)
             self._limit_until_s = 0
 
-    def allowance(self, wall_s):
-        return self._base_allowance + _live(self._grant_pulses, self._grant_expiry_s, wall_s)
+    def allowance(self, mono_s):
+        return self._base_allowance + _live(self._grant_pulses, self._grant_expiry_s, mono_s)
 
-    def assumed(self, wall_s):
+    def assumed(self, mono_s):
         """Pulses assumed sent (not counted) that are still in the window."""
-        return _live(self._assumed_pulses, self._assumed_expiry_s, wall_s)
+        return _live(self._assumed_pulses, self._assumed_expiry_s, mono_s)
 
-    def review(self, wall_s):
+    def review(self, mono_s):
         """After a new prescription: clear a trip if the window is within the new limit. True if it
         cleared one (the caller re-enables delivery through the stop mask)."""
-        if self.window_pulses + self.assumed(wall_s) <= self.limit(wall_s):
+        if self.window_pulses + self.assumed(mono_s) <= self.limit(mono_s):
             self.tripped = False
             return True
         return False
@@ -98,7 +100,7 @@ class OverdeliveryGuard:
                 list(self._grant_pulses), list(self._grant_expiry_s), list(self._assumed_pulses),
                 list(self._assumed_expiry_s)]
 
-    def restore(self, snap, assumed_pulses, wall_s):
+    def restore(self, snap, assumed_pulses, mono_s):
         """After a reset: the window, grants and assumptions as journalled, plus `assumed_pulses` that
         may have been sent since the journal (0 when the time off is unknown: see the module doc).
         The pulse counter of the new boot is the new baseline. A snapshot of an older firmware (no
@@ -115,33 +117,33 @@ class OverdeliveryGuard:
                 self._assumed_expiry_s[i] = snap[7][i]
         self.window_pulses = sum(self._buckets)
         self._last_pulses = self._stepper.pulses_sent()
-        self.assume(assumed_pulses, wall_s)
+        self.assume(assumed_pulses, mono_s)
         self._limit_until_s = 0
 
-    def _refresh_limit(self, wall_s):
+    def _refresh_limit(self, mono_s):
         # the cached limit leaves room for the assumed pulses only: check() compares counted pulses
-        self._limit = self.limit(wall_s) - self.assumed(wall_s)
-        self._limit_until_s = _next_expiry(self._assumed_expiry_s, wall_s,
-                                           _next_expiry(self._grant_expiry_s, wall_s, wall_s + _DAY_S))
+        self._limit = self.limit(mono_s) - self.assumed(mono_s)
+        self._limit_until_s = _next_expiry(self._assumed_expiry_s, mono_s,
+                                           _next_expiry(self._grant_expiry_s, mono_s, mono_s + _DAY_S))
 
-    def limit(self, wall_s):
-        allowance = self.allowance(wall_s)
+    def limit(self, mono_s):
+        allowance = self.allowance(mono_s)
         return allowance + allowance // 10 + 20
 
-    def _roll(self, wall_s):
-        """Move the window on to the bucket holding wall_s, emptying the buckets it passes."""
-        if wall_s - self._bucket_start_s >= _DAY_S:         # a day or more without a check: new window
+    def _roll(self, mono_s):
+        """Move the window on to the bucket holding mono_s, emptying the buckets it passes."""
+        if mono_s - self._bucket_start_s >= _DAY_S:         # a day or more without a check: new window
             for i in range(_BUCKETS):
                 self._buckets[i] = 0
             self.window_pulses = 0
-            self._bucket_start_s = wall_s - wall_s % _BUCKET_S
-        while wall_s - self._bucket_start_s >= _BUCKET_S:
+            self._bucket_start_s = mono_s - mono_s % _BUCKET_S
+        while mono_s - self._bucket_start_s >= _BUCKET_S:
             self._bucket_index = (self._bucket_index + 1) % _BUCKETS
             self.window_pulses -= self._buckets[self._bucket_index]
             self._buckets[self._bucket_index] = 0
             self._bucket_start_s += _BUCKET_S
 
-    def check(self, wall_s):
+    def check(self, mono_s):
         """Count the pulses sent since the last check; True if the guard trips now. Allocation-free
         while the window does not roll (called every wake-up)."""
         pulses = self._stepper.pulses_sent()
@@ -151,13 +153,13 @@ class OverdeliveryGuard:
         elif new < -_COUNT_HALF:
             new = new + _COUNT_HALF + _COUNT_HALF
         self._last_pulses = pulses
-        if wall_s - self._bucket_start_s >= _BUCKET_S:      # once per 15 min
-            self._roll(wall_s)
+        if mono_s - self._bucket_start_s >= _BUCKET_S:      # once per 15 min
+            self._roll(mono_s)
         if new > 0:
             self._buckets[self._bucket_index] += new
             self.window_pulses += new
-        if wall_s >= self._limit_until_s:
-            self._refresh_limit(wall_s)
+        if mono_s >= self._limit_until_s:
+            self._refresh_limit(mono_s)
         if not self.tripped and self.window_pulses > self._limit:
             self.tripped = True
             self._stepper.enable(False)
@@ -165,12 +167,12 @@ class OverdeliveryGuard:
         return False
 
 
-def _add_slot(pulses_list, expiry_list, pulses, expiry_s, wall_s):
+def _add_slot(pulses_list, expiry_list, pulses, expiry_s, mono_s):
     """Put (pulses, expiry_s) in a free (expired) slot; all in use: fold into the newest, which then
     lasts as long as both."""
     newest = 0
     for i in range(len(expiry_list)):
-        if expiry_list[i] <= wall_s:
+        if expiry_list[i] <= mono_s:
             pulses_list[i] = pulses
             expiry_list[i] = expiry_s
             return
@@ -181,19 +183,19 @@ def _add_slot(pulses_list, expiry_list, pulses, expiry_s, wall_s):
         expiry_list[newest] = expiry_s
 
 
-def _live(pulses_list, expiry_list, wall_s):
-    """Sum of the slots not yet expired at wall_s."""
+def _live(pulses_list, expiry_list, mono_s):
+    """Sum of the slots not yet expired at mono_s."""
     total = 0
     for i in range(len(expiry_list)):
-        if expiry_list[i] > wall_s:
+        if expiry_list[i] > mono_s:
             total += pulses_list[i]
     return total
 
 
-def _next_expiry(expiry_list, wall_s, until):
-    """The earliest expiry after wall_s and before `until`, else `until` (allocation-free)."""
+def _next_expiry(expiry_list, mono_s, until):
+    """The earliest expiry after mono_s and before `until`, else `until` (allocation-free)."""
     for i in range(len(expiry_list)):
         expiry = expiry_list[i]
-        if wall_s < expiry < until:
+        if mono_s < expiry < until:
             until = expiry
     return until

@@ -2,6 +2,7 @@
 
 from firmware import druglib
 from firmware.errors import E_CONC_NOT_IN_LIBRARY, E_UNKNOWN_DRUG, CommandError
+from firmware.units import fmt_scaled
 
 
 def drug_entry(drug):
@@ -25,16 +26,8 @@ def check(drug, limit, value, confirm, unit_scale=1000, unit="mcg"):
     soft_code, hard_code, what = druglib.LIMIT_CODES[limit]
     if value > hard:
         raise CommandError(hard_code, "%s %s exceeds the hard limit %s for %s" % (
-            what, _fmt(value, unit_scale, unit), _fmt(hard, unit_scale, unit), drug))
+            what, fmt_scaled(value, unit_scale, unit), fmt_scaled(hard, unit_scale, unit), drug))
     if value > soft and not confirm:
         raise CommandError(soft_code, "%s %s exceeds the soft limit %s for %s: resend with \"confirm\": true" % (
-            what, _fmt(value, unit_scale, unit), _fmt(soft, unit_scale, unit), drug))
+            what, fmt_scaled(value, unit_scale, unit), fmt_scaled(soft, unit_scale, unit), drug))
 
-
-def _fmt(value, scale, unit):
-    if scale == 1:
-        return "%d%s" % (value, unit)
-    whole, frac = divmod(value, scale)
-    if frac == 0:
-        return "%d %s" % (whole, unit)
-    return "%d.%03d %s" % (whole, frac * 1000 // scale, unit)

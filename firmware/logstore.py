@@ -4,7 +4,8 @@ Record seq n lives in slot n % capacity (file "evNNN"), written with firmware/re
 (sequence number + CRC) in a single write: a power cut tears at most the slot being written, which
 held the oldest record (about to be dropped anyway) and the new one (the record being written).
 At boot every slot is read; valid records are returned oldest first with the count of torn or
-corrupted slots. Records are JSON arrays [seq, t_s, type, data].
+corrupted slots. Records are JSON arrays [seq, t_s, type, data]. firmware/eventlog.py keeps the newest
+in RAM and reads older ones back one slot at a time (read()).
 """
 
 import json
@@ -14,6 +15,18 @@ from firmware import record
 
 def _slot(seq, capacity):
     return "ev%03d" % (seq % capacity)
+
+
+def _decode(data):
+    """(seq, t_s, kind, data) from a slot's bytes; None if missing, torn or corrupted."""
+    got = record.decode(data)
+    if got is None:
+        return None
+    try:
+        seq, t_s, kind, payload = json.loads(got[1])
+    except (ValueError, TypeError):
+        return None
+    return (seq, t_s, kind, payload)
 
 
 class LogStore:
@@ -28,6 +41,14 @@ class LogStore:
         self._storage.write(_slot(rec[0], self.capacity), data)
         self.bytes_written += len(data)
 
+    def read(self, seq):
+        """Record seq as (seq, t_s, kind, data), or None if its slot holds no valid copy of it (torn,
+        corrupted, or another record). Raises OSError if the storage fails."""
+        rec = _decode(self._storage.read(_slot(seq, self.capacity)))
+        if rec is None or rec[0] != seq:
+            return None
+        return rec
+
     def load(self):
         """(records oldest first, corrupted slot count). Raises OSError if the storage fails."""
         recs = []
@@ -36,15 +57,38 @@ class LogStore:
             data = self._storage.read("ev%03d" % i)
             if data is None:
                 continue
-            got = record.decode(data)
-            if got is None:
+            rec = _decode(data)
+            if rec is None:
                 corrupt += 1
                 continue
-            try:
-                seq, t_s, kind, payload = json.loads(got[1])
-            except (ValueError, TypeError):
-                corrupt += 1
-                continue
-            recs.append((seq, t_s, kind, payload))
+            recs.append(rec)
         recs.sort(key=lambda r: r[0])
         return recs, corrupt
+
+    def scan(self, keep):
+        """load() holding one record at a time: (seqs of the valid records, oldest first; the newest
+        `keep` records, oldest first; corrupted slot count). Raises OSError if the storage fails."""
+        seqs = []
+        newest = []
+        corrupt = 0
+        for i in range(self.capacity):
+            data = self._storage.read("ev%03d" % i)
+            if data is None:
+                continue
+            rec = _decode(data)
+            data = None
+            if rec is None:
+                corrupt += 1
+                continue
+            seq = rec[0]
+            seqs.append(seq)
+            if len(newest) == keep:
+                if not keep or seq < newest[0][0]:
+                    continue
+                newest.pop(0)
+            at = len(newest)
+            while at and newest[at - 1][0] > seq:
+                at -= 1
+            newest.insert(at, rec)
+        seqs.sort()
+        return seqs, newest, corrupt

@@ -22,6 +22,15 @@ DISCONNECT_HOLD = const(8)
 BATTERY_HOLD = const(3)
 _TREND_SLOTS = const(32)
 
+# LineMonitor.on_step() results
+LINE_OK = const(0)
+LINE_OCCLUSION = const(1)
+LINE_DISCONNECT = const(2)
+# BatteryMonitor.read() results and .level (ordered: a higher level is worse)
+BATTERY_OK = const(0)
+BATTERY_ERI = const(1)
+BATTERY_EOS = const(2)
+
 
 class StallMonitor:
     def __init__(self, rotation, pulses_per_step=1):
@@ -86,21 +95,21 @@ class LineMonitor:
         self._flat = 0
 
     def on_step(self):
-        """0 normal, 1 occlusion confirmed, 2 disconnection confirmed."""
+        """LINE_OK, LINE_OCCLUSION (confirmed) or LINE_DISCONNECT (confirmed)."""
         if self._pressure is None:
-            return 0
+            return LINE_OK
         mv = self._pressure.read_mv()
         self.last_mv = mv
         if mv >= self.occlusion_mv:
             self._high += 1
             self._flat = 0
-            return 1 if self._high >= OCCLUSION_HOLD else 0
+            return LINE_OCCLUSION if self._high >= OCCLUSION_HOLD else LINE_OK
         self._high = 0
         if mv - self.idle_mv < self.disconnect_rise_mv:
             self._flat += 1
-            return 2 if self._flat >= DISCONNECT_HOLD else 0
+            return LINE_DISCONNECT if self._flat >= DISCONNECT_HOLD else LINE_OK
         self._flat = 0
-        return 0
+        return LINE_OK
 
 
 class BatteryMonitor:
@@ -111,7 +120,7 @@ class BatteryMonitor:
         self.eri_mv = eri_mv
         self.eos_mv = eos_mv
         self.hysteresis_mv = hysteresis_mv
-        self.level = 0            # 0 ok, 1 ERI, 2 EOS (latched with hysteresis)
+        self.level = BATTERY_OK   # BATTERY_OK, _ERI or _EOS (latched with hysteresis)
         self._below_eri = 0
         self._below_eos = 0
         self.last_mv = adc.read_mv() if adc is not None else 0
@@ -122,21 +131,21 @@ class BatteryMonitor:
         self._trend_last_s = None
 
     def read(self, wall_s, trend_every_s=86400):
-        """Housekeeping reading. Returns the level (0 ok, 1 ERI, 2 EOS) after this reading."""
+        """Housekeeping reading. Returns the level (BATTERY_OK, _ERI, _EOS) after this reading."""
         if self._adc is None:
-            return 0
+            return BATTERY_OK
         mv = self._adc.read_mv()
         self.last_mv = mv
         self._below_eri = self._below_eri + 1 if mv < self.eri_mv else 0
         self._below_eos = self._below_eos + 1 if mv < self.eos_mv else 0
         if self._below_eos >= BATTERY_HOLD:
-            self.level = 2
-        elif self._below_eri >= BATTERY_HOLD and self.level < 1:
-            self.level = 1
-        elif self.level == 2 and mv > self.eos_mv + self.hysteresis_mv:
-            self.level = 1 if mv < self.eri_mv + self.hysteresis_mv else 0
-        elif self.level == 1 and mv > self.eri_mv + self.hysteresis_mv:
-            self.level = 0
+            self.level = BATTERY_EOS
+        elif self._below_eri >= BATTERY_HOLD and self.level < BATTERY_ERI:
+            self.level = BATTERY_ERI
+        elif self.level == BATTERY_EOS and mv > self.eos_mv + self.hysteresis_mv:
+            self.level = BATTERY_ERI if mv < self.eri_mv + self.hysteresis_mv else BATTERY_OK
+        elif self.level == BATTERY_ERI and mv > self.eri_mv + self.hysteresis_mv:
+            self.level = BATTERY_OK
         if self._trend_last_s is None or wall_s - self._trend_last_s >= trend_every_s:
             self._trend_t[self._trend_next] = wall_s
             self._trend_mv[self._trend_next] = mv

@@ -16,109 +16,62 @@ Payloads are compact JSON with a version key "v".
 import json
 
 from firmware import calibration, record
-from firmware.therapy import Therapy
+from firmware.therapy import from_snapshot
 
 SETTINGS = "settings"
 JOURNAL = "journal"
 PAYLOAD_VERSION = 1
 
 # configuration kept by name: a newer firmware reading older settings keeps its defaults for new keys
-_CONFIG_KEYS = ("step_pl", "reservoir_capacity_nl", "low_reservoir_nl", "minimum_nl_day", "catheter_volume_nl",
-                "max_rate_nl_day", "residual_tolerance_nl", "journal_interval_s", "tubing_service_nl",
-                "tubing_base_ul", "nominal_step_pl")
+CONFIG_KEYS = ("step_pl", "reservoir_capacity_nl", "low_reservoir_nl", "minimum_nl_day", "catheter_volume_nl",
+               "max_rate_nl_day", "residual_tolerance_nl", "journal_interval_s", "tubing_service_nl",
+               "tubing_base_ul", "nominal_step_pl")
+
+KEEP = object()       # an override left out: the present value is kept (firmware/store.py)
 
 
-KEEP = object()
+def encode_settings(snap):
+    """snap: {"cfg": {key: int}, "rx": Therapy.snapshot(), "drug": [drug, conc], "demand": [4 ints] or None}."""
+    data = {"v": PAYLOAD_VERSION}
+    data.update(snap)
+    return json.dumps(data).encode()
 
 
-def settings_payload(pump, therapy=None, drug=KEEP, conc=None, config=None, demand=KEEP):
-    """The settings as they will be after a change (overrides) — written before the change is made.
-    config: dict of Config attributes to override; demand: (dose_ng, duration_s, lockout_s, per_day),
-    None to disable, or KEEP."""
-    t = therapy or pump.therapy
-    cfg = pump.config
-    overrides = config or {}
-    if demand is KEEP:
-        d = pump.demand
-        demand = [d.dose_ng, d.duration_s, d.lockout_s, d.max_per_day] if d.enabled else None
-    return json.dumps({
-        "v": PAYLOAD_VERSION,
-        "cfg": {k: overrides[k] if k in overrides else getattr(cfg, k) for k in _CONFIG_KEYS},
-        "rx": [t.mode, t.dose_ng_day, t.cycle_s, list(t.starts_s), list(t.doses_ng_day)],
-        "drug": [pump.acct.drug if drug is KEEP else drug, pump.acct.conc_mcg_ml if conc is None else conc],
-        "demand": list(demand) if demand else None,
-    }).encode()
-
-
-def apply_settings(pump, payload):
-    """Restore settings into a freshly booted pump, then hand every consumer its value
-    (pump.apply_config(): the calibration reaches the accounts and the planners before the journal is
-    applied). Everything is read and checked before anything is applied: a record that is malformed
-    or holds a calibration outside the nominal step's band raises ValueError/KeyError/TypeError and
-    leaves the board defaults untouched."""
+def decode_settings(payload, defaults):
+    """The settings record read back and checked, before anything is applied:
+    {"cfg": {key: int} (only known keys), "therapy": Therapy, "drug": str or None, "conc": int,
+    "demand": [dose_ng, duration_s, lockout_s, per_day] or None}. `defaults` is the board's Config (for
+    keys an older record lacks). A record that is malformed or holds a calibration outside the nominal
+    step's band raises ValueError/KeyError/TypeError/IndexError."""
     data = json.loads(payload)
     if data["v"] != PAYLOAD_VERSION:
         raise ValueError("settings version %r" % data["v"])
-    cfg_values = data["cfg"]
-    for key, value in cfg_values.items():
-        if key in _CONFIG_KEYS and not isinstance(value, int):
-            raise ValueError("settings value %s" % key)
-    mode, dose, cycle_s, starts, doses = data["rx"]
-    t = Therapy()
-    if mode == "continuous":
-        t.set_continuous(dose)
-    elif mode == "flex":
-        t.set_flex(cycle_s, starts, doses)
-    elif mode == "minimum":
-        t.set_minimum()
-    elif mode != "stopped":
-        raise ValueError("mode %r" % mode)
+    cfg = {}
+    for key, value in data["cfg"].items():
+        if key in CONFIG_KEYS:
+            if not isinstance(value, int):
+                raise ValueError("settings value %s" % key)
+            cfg[key] = value
+    therapy = from_snapshot(data["rx"])
     drug, conc = data["drug"]
     demand = data["demand"]
     if demand and len(demand) != 4:
         raise ValueError("demand %r" % (demand,))
-    cfg = pump.config
-    step_pl = cfg_values.get("step_pl", cfg.step_pl)
-    nominal_pl = cfg_values.get("nominal_step_pl", cfg.nominal_step_pl)
+    step_pl = cfg.get("step_pl", defaults.step_pl)
+    nominal_pl = cfg.get("nominal_step_pl", defaults.nominal_step_pl)
     if not calibration.plausible(step_pl, nominal_pl):
         raise ValueError("calibration %d pL outside the nominal %d pL step's band" % (step_pl, nominal_pl))
-    for key in _CONFIG_KEYS:
-        if key in cfg_values:
-            setattr(cfg, key, cfg_values[key])
-    pump.therapy = t
-    pump.acct.drug = drug
-    pump.acct.conc_mcg_ml = conc
-    if demand:
-        pump.demand.configure(*demand)
-    pump.apply_config()
+    return {"cfg": cfg, "therapy": therapy, "drug": drug, "conc": conc, "demand": demand or None}
 
 
-def journal_payload(pump, reserve_pl):
-    acct = pump.acct
-    bolus = pump.bolus
-    tb = pump.timebase
-    guard = pump.supervisor.guard
-    d = pump.demand
-    return json.dumps({
-        "v": PAYLOAD_VERSION,
-        "t": tb.wall_s,
-        "jump": tb.jump_s,
-        "reserve": reserve_pl,
-        "rates": [pump.top_rate_nl_day(), bolus.planner.rate_nl_day if bolus.active() else 0,
-                  bolus.steps_left * acct.step_pl if bolus.active() else 0, acct.step_pl],
-        "res": [acct.reservoir_nl, acct._reservoir_owed_pl],
-        "fill": [acct.fill_nl, acct._fill_pl],
-        "bank": [acct._bank_ul, acct._bank_pl, acct._bank_mcg, acct._bank_pg],
-        "steps": acct.steps,
-        "bridge": [pump.bridge_volume_pl(), pump.bridge_conc_mcg_ml],
-        "bolus": [bolus.kind, bolus.steps_total, bolus.steps_left] if bolus.active() else None,
-        "grants": d.grant_times(),
-        "guard": guard.snapshot(),
-        "stop": pump.stop_mask & pump.persistent_stop_bits(),
-    }).encode()
+def encode_journal(snap):
+    """snap: firmware/store.py Store.journal_snapshot()."""
+    data = {"v": PAYLOAD_VERSION}
+    data.update(snap)
+    return json.dumps(data).encode()
 
 
-def read_journal(payload):
+def decode_journal(payload):
     data = json.loads(payload)
     if data["v"] != PAYLOAD_VERSION:
         raise ValueError("journal version %r" % data["v"])
@@ -137,28 +90,11 @@ def reserve_for(data, elapsed_s):
     return min(reserve, bound)
 
 
-def apply_journal(pump, data, reserve, time_known):
-    """Restore the journal read by read_journal(); `reserve` pL count as delivered. The guard assumes
-    the reserve's pulses sent only when the time off is known (time_known: see firmware/guard.py)."""
-    acct = pump.acct
-    acct.reservoir_nl, acct._reservoir_owed_pl = data["res"]
-    acct.fill_nl, acct._fill_pl = data["fill"]
-    acct._bank_ul, acct._bank_pl, acct._bank_mcg, acct._bank_pg = data["bank"]
-    acct.steps = data["steps"]
-    acct.consume_pl(reserve)
-    bridge_pl, pump.bridge_conc_mcg_ml = data["bridge"]
-    pump.set_bridge_pl(bridge_pl - reserve)
-    for t_s in data["grants"]:
-        pump.demand.grant(t_s)
-    pump.timebase.jump_s = data["jump"]
-    # the reserve already holds one whole step for each planner's partial step: floor, not + 1
-    assumed = reserve // data["rates"][3] if time_known else 0
-    pump.supervisor.guard.restore(data["guard"], assumed, pump.timebase.mono_s())
-    return data["stop"]
+def save(storage, name, seq, payload):
+    """Write one record (firmware/record.py: atomic, CRC-checked)."""
+    record.save(storage, name, seq, payload)
 
 
-def save(pump, name, payload):
-    """Write a record; the sequence number is the pump's write counter for that name."""
-    seq = pump.persist_seq.get(name, 0) + 1
-    record.save(pump.hw.storage, name, seq, payload)
-    pump.persist_seq[name] = seq
+def load(storage, name):
+    """(status, seq, payload) of a record (firmware/record.py)."""
+    return record.load(storage, name)

@@ -12,18 +12,22 @@ whether the request may run. A refused command changes nothing.
 
 An unexpected exception is answered with E_INTERNAL. While a request is parsed, authenticated or
 validated, or in a read-only command, nothing has changed: the reply says so and delivery goes on (the
-error is logged, bounded: "cmd_error"). Once a command has begun to change the pump (params.begin,
+error is logged, bounded: "cmd_error"). Once a command has begun to change the pump (Control.begin(),
 called where its checks end), an exception leaves half a change: a fault of the pump, which goes to
 its safe state through the one shutdown path. The safe state is for faults of the delivery path, never
 for a bad request.
+
+Handlers live in modules loaded on demand (_HANDLERS: command -> module, function), only after the
+frame is authenticated; a handler gets the Control (firmware/control.py), never the Pump. With
+Config.evict_handlers (boards) every module a command loaded leaves RAM after its reply: the heap holds
+the resident pump plus one command's code at a time.
 """
 
 import json
+import sys
 
 from micropython import const
 
-from firmware import commands
-from firmware.auth import COMMANDS as AUTH_COMMANDS
 from firmware.auth import Auth
 from firmware.errors import (
     E_ARG_TYPE,
@@ -42,6 +46,56 @@ _SEP = const(0x7E)   # "~"
 _LOG_WINDOW_S = const(600)   # refused demands and command errors: a few records per 10 min, then counts
 
 
+_PACKAGE = "firmware."
+_BENCH = ("commands", "bench")          # every "sim.*" command: the board's bench
+_HANDLERS = {
+    "info": ("commands", "info"),
+    "status": ("commands", "status"),
+    "ack": ("commands", "ack"),
+    "set_time": ("commands", "set_time"),
+    "selftest": ("commands", "selftest"),
+    "log": ("cmd_log", "log"),
+    "program": ("cmd_therapy", "program"),
+    "bolus": ("cmd_therapy", "bolus"),
+    "prime": ("cmd_therapy", "prime"),
+    "demand": ("cmd_therapy", "demand"),
+    "calibrate": ("cmd_therapy", "calibrate"),
+    "refill": ("cmd_setup", "refill"),
+    "set": ("cmd_setup", "set_config"),
+    "keys.state": ("cmd_keys", "state"),
+    "keys.provision": ("cmd_keys", "provision"),
+}
+
+
+def handler_entry(cmd):
+    """(module, function) of the command's handler, or None for an unknown command."""
+    if cmd.startswith("sim."):
+        return _BENCH
+    return _HANDLERS.get(cmd)
+
+
+def load_handler(entry):
+    """The handler function of a (module, function) entry, importing its module if needed."""
+    name = _PACKAGE + entry[0]
+    module = sys.modules.get(name)
+    if module is None:
+        __import__(name)
+        module = sys.modules[name]
+    return getattr(module, entry[1])
+
+
+def evict(keep):
+    """Drop from RAM every firmware module loaded since `keep` (the names in sys.modules before)."""
+    package = sys.modules.get("firmware")
+    for name in [n for n in sys.modules if n not in keep]:
+        del sys.modules[name]
+        if package is not None and name.startswith(_PACKAGE):
+            try:
+                delattr(package, name[len(_PACKAGE):])
+            except AttributeError:
+                pass
+
+
 def split_frame(line):
     """(body bytes, MAC as 64 bytes or None)."""
     n = len(line)
@@ -51,16 +105,19 @@ def split_frame(line):
 
 
 class Protocol:
-    def __init__(self, pump):
-        self._pump = pump
-        self.auth = Auth(pump)
-        self.acting = False     # the command being served has begun to change the pump (params.begin)
-        self.demand_refusals = RateLog(pump, "demand_refused", _LOG_WINDOW_S, 3)
-        self._errors = RateLog(pump, "cmd_error", _LOG_WINDOW_S, 2)
+    def __init__(self, hw, log, timebase, store, on_fault, evict_handlers):
+        self._timebase = timebase
+        self._on_fault = on_fault            # the one shutdown path (reason)
+        self._evict = evict_handlers
+        self.auth = Auth(hw, log, timebase, store)
+        self.control = None                  # the handlers' Control: set by the Pump
+        self.acting = False     # the command being served has begun to change the pump (Control.begin)
+        self.demand_refusals = RateLog(log, timebase, "demand_refused", _LOG_WINDOW_S, 3)
+        self._errors = RateLog(log, timebase, "cmd_error", _LOG_WINDOW_S, 2)
 
     def housekeeping(self):
         """Called by the main loop's housekeeping: close the bounded logs' windows that are over."""
-        now = self._pump.timebase.mono_s()
+        now = self._timebase.mono_s()
         self.demand_refusals.flush(now)
         self._errors.flush(now)
         self.auth.housekeeping(now)
@@ -70,6 +127,15 @@ class Protocol:
 
     def handle(self, line):
         """One framed line in, one encoded reply line out."""
+        if not self._evict:
+            return self._handle(line)
+        keep = set(sys.modules)
+        try:
+            return self._handle(line)
+        finally:
+            evict(keep)
+
+    def _handle(self, line):
         req_id = None
         cmd = None
         self.acting = False
@@ -98,13 +164,13 @@ class Protocol:
             if not isinstance(cmd, str):
                 cmd = None
                 raise CommandError(E_UNKNOWN_CMD, "missing 'cmd'")
-            handler = AUTH_COMMANDS.get(cmd) or commands.lookup(cmd)
-            if handler is None:
+            entry = handler_entry(cmd)
+            if entry is None:
                 raise CommandError(E_UNKNOWN_CMD, "unknown command '%s'" % cmd[:40])
             role = req.pop("role", None)
             ctr = req.pop("ctr", None)
             self.auth.check(cmd, req, role, ctr, body, mac)
-            result = handler(self._pump, req)
+            result = load_handler(entry)(self.control, req)
             self.acting = False          # done: the change is whole
             reply = {"id": req_id, "ok": True}
             if result:
@@ -122,7 +188,7 @@ class Protocol:
             self.acting = False
             reply = self.encode({"id": req_id, "ok": False, "error": E_INTERNAL,
                                  "msg": "%s while '%s' changed the pump: safe state" % (what, name)})
-            self._pump.shutdown("command %s raised %s" % (name, what))
+            self._on_fault("command %s raised %s" % (name, what))
             return reply
         try:
             self._errors.add({"error": E_INTERNAL, "cmd": name, "exc": what[:80]})

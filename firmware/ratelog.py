@@ -9,8 +9,9 @@ per_window + one record per code a window, and every occurrence is counted.
 
 
 class RateLog:
-    def __init__(self, pump, kind, window_s, per_window):
-        self._pump = pump
+    def __init__(self, log, timebase, kind, window_s, per_window):
+        self._log = log              # the EventLog
+        self._timebase = timebase    # wall_s for the records, mono_s() for the windows
         self.kind = kind
         self.window_s = window_s
         self.per_window = per_window
@@ -20,14 +21,14 @@ class RateLog:
 
     def add(self, data):
         """Log `data` (a dict with "error") as a record of this kind, or count it."""
-        tb = self._pump.timebase
+        tb = self._timebase
         now = tb.mono_s()
         self.flush(now)
         if self._start is None:
             self._start = now
         self._count += 1
         if self._count <= self.per_window:
-            self._pump.log.add(tb.wall_s, self.kind, data)
+            self._log.add(tb.wall_s, self.kind, data)
         else:
             code = data.get("error")
             self._suppressed[code] = self._suppressed.get(code, 0) + 1
@@ -38,9 +39,9 @@ class RateLog:
         if start is None or 0 <= now - start < self.window_s:
             return
         if self._suppressed:
-            wall = self._pump.timebase.wall_s
+            wall = self._timebase.wall_s
             for code, count in self._suppressed.items():
-                self._pump.log.add(wall, self.kind + "_suppressed",
+                self._log.add(wall, self.kind + "_suppressed",
                                    {"error": code, "count": count, "window_s": self.window_s})
             self._suppressed = {}
         self._start = None

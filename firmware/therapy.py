@@ -61,6 +61,10 @@ class Therapy:
         other.doses_ng_day = self.doses_ng_day
         return other
 
+    def snapshot(self):
+        """[mode, dose_ng_day, cycle_s, starts_s, doses_ng_day] for the settings record (from_snapshot)."""
+        return [self.mode, self.dose_ng_day, self.cycle_s, list(self.starts_s), list(self.doses_ng_day)]
+
     def dose_at(self, wall_s):
         """Programmed daily dose (ng/day) in force at wall second wall_s; 0 if none (stopped,
         minimum)."""
@@ -112,3 +116,34 @@ class Therapy:
             out["cycle"] = "week" if self.cycle_s != 86400 else "day"
             out["steps"] = [{"start_s": s, "dose_ng_day": d} for s, d in zip(self.starts_s, self.doses_ng_day)]
         return out
+
+
+def _whole(value, lo, hi, what):
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError("%s %r" % (what, value))
+    return value
+
+
+def from_snapshot(rx):
+    """The Therapy of Therapy.snapshot() (settings at boot). Only the fields of the mode in force are
+    taken. Raises ValueError (unknown mode, a value of the wrong type or out of range, a flex schedule
+    that set_flex would not accept), TypeError or IndexError on a malformed list; builds nothing then."""
+    mode, dose, cycle_s, starts, doses = rx
+    t = Therapy()
+    if mode == CONTINUOUS:
+        t.set_continuous(_whole(dose, 0, 0x3FFFFFFF, "dose"))
+    elif mode == FLEX:
+        if _whole(cycle_s, 1, 0x3FFFFFFF, "cycle") not in (CYCLES["day"], CYCLES["week"]):
+            raise ValueError("cycle %r" % (cycle_s,))
+        if not 1 <= len(starts) <= MAX_FLEX_STEPS or len(doses) != len(starts):
+            raise ValueError("flex steps")
+        last = -1
+        for i in range(len(starts)):
+            last = _whole(starts[i], last + 1, cycle_s - 1, "flex start")
+            _whole(doses[i], 0, 0x3FFFFFFF, "flex dose")
+        t.set_flex(cycle_s, starts, doses)
+    elif mode == MINIMUM:
+        t.set_minimum()
+    elif mode != STOPPED:
+        raise ValueError("mode %r" % (mode,))
+    return t

@@ -56,6 +56,16 @@ class Timebase:
     def mono_s(self):
         return self.wall_s - self.jump_s
 
+    def snapshot(self):
+        """The sum of the clock's jumps (s) for the journal: mono_s() continues across a reset."""
+        return self.jump_s
+
+    def restore(self, jump_s):
+        """After a reset, with wall_s already set: mono_s() resumes where the journal left it."""
+        if isinstance(jump_s, bool) or not isinstance(jump_s, int):
+            raise TypeError("jump %r" % (jump_s,))
+        self.jump_s = jump_s
+
     def set_wall(self, wall_s):
         """The host set the clock. Returns the jump in seconds (for the log)."""
         jump = wall_s - self.wall_s

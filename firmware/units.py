@@ -27,7 +27,8 @@ def _number(args, key, required):
 
 
 def _range_error(key, lo, hi, scale):
-    return CommandError(E_ARG_RANGE, "'%s' must be between %s and %s" % (key, _fmt(lo, scale), _fmt(hi, scale)))
+    return CommandError(E_ARG_RANGE, "'%s' must be between %s and %s" % (key, fmt_scaled(lo, scale),
+                                                                         fmt_scaled(hi, scale)))
 
 
 def scaled_int(args, key, scale, lo, hi, required=True, default=None):
@@ -77,9 +78,19 @@ def text(args, key, max_len, required=True, default=None):
     return value
 
 
-def _fmt(value, scale):
-    if scale == 1 or value % scale == 0:
-        return str(value // scale)
-    whole, frac = divmod(value, scale)
-    digits = len(str(scale)) - 1
-    return "%d.%s" % (whole, ("%0" + str(digits) + "d") % frac)
+def fmt_scaled(value, scale, unit=""):
+    """`value` sub-units shown in units of `scale` sub-units, for messages: 2400 at scale 1000 is
+    "2.400", 3_000_000 is "3000" (no decimals when whole); a power of ten keeps every digit, another
+    scale 3 decimals (rounded towards zero). `unit`, if given, follows after a space."""
+    sign = "-" if value < 0 else ""
+    value = -value if value < 0 else value
+    whole = value // scale
+    frac = value % scale        # // and %: no divmod (see firmware/accounting.py)
+    if frac == 0:
+        text = "%s%d" % (sign, whole)
+    else:
+        digits = len(str(scale)) - 1
+        if scale != 10 ** digits:
+            digits = 3
+        text = "%s%d.%s" % (sign, whole, ("%0" + str(digits) + "d") % (frac * 10 ** digits // scale))
+    return text + " " + unit if unit else text

@@ -114,18 +114,6 @@ class Buzzer:
         raise NotImplementedError
 
 
-class Led:
-    def set(self, on):
-        raise NotImplementedError
-
-
-class Button:
-    """Patient button. presses() counts debounced presses (wraps at 2**30)."""
-
-    def presses(self):
-        raise NotImplementedError
-
-
 class AnalogIn:
     """One ADC channel scaled to millivolts at the quantity measured (divider already undone)."""
 
@@ -182,16 +170,18 @@ class SerialLink:
 
 class Hardware:
     """The bundle of HAL objects a board hands to the firmware. Optional parts are None when not
-    fitted (pressure, rotation); `bench` is the board's bench extension (simulator only) or None."""
+    fitted (pressure, rotation); `bench` is the board's bench extension or None.
 
-    def __init__(self, clock, stepper, serial, buzzer, led, button, battery, watchdog, storage,
+    No LED and no button: an implanted pump has neither (the patient's input is the handheld
+    programmer over the link, a demand bolus; the alarm is the buzzer). A dev board's LED and button
+    stay free for the board's own use (the boards read a button at boot for safe boot only)."""
+
+    def __init__(self, clock, stepper, serial, buzzer, battery, watchdog, storage,
                  pressure=None, rotation=None, bench=None, board="unknown", serial_no="0"):
         self.clock = clock
         self.stepper = stepper
         self.serial = serial
         self.buzzer = buzzer
-        self.led = led
-        self.button = button
         self.battery = battery
         self.watchdog = watchdog
         self.storage = storage

@@ -2,7 +2,7 @@
 #   make build BOARD=pico|esp32                  cross-compile into build/BOARD/ and print the sizes
 #   make deploy BOARD=pico PORT=/dev/ttyACM0     build, then copy build/BOARD/ to the board (mpremote)
 #   make typecheck                               basedpyright: hal/mcu + boards vs MicroPython stubs
-# `make -n deploy ...` shows the commands; `python tools/deploy.py BOARD PORT --dry-run` shows mpremote's.
+# `make -n deploy ...` shows the commands; `python tools/deploy/deploy.py BOARD PORT --dry-run` shows mpremote's.
 
 STUBS_VERSION := 1.29.0.post1
 STDLIB_STUBS  := micropython-stdlib-stubs==1.29.0.post2
@@ -23,7 +23,7 @@ typecheck: $(STUBS_STAMP)
 	$(BIN)/basedpyright -p typecheck/pyrightconfig.esp32.json
 
 build: $(STAMP)
-	$(BIN)/python tools/build.py $(BOARD)
+	$(BIN)/python tools/deploy/build.py $(BOARD)
 
 deploy: build
-	$(BIN)/python tools/deploy.py $(BOARD) $(PORT)
+	$(BIN)/python tools/deploy/deploy.py $(BOARD) $(PORT)

@@ -124,7 +124,7 @@ def test_a_pump_that_cannot_be_built_resets_in_the_field(fake_machine, kbd, pump
 @pytest.mark.parametrize("stop", [KeyboardInterrupt(), RuntimeError("fault")])
 def test_on_the_bench_ctrl_c_stops_the_pump_and_opens_the_repl(fake_machine, kbd, pump, stop, sleeps):
     """Bench jumper closed: Ctrl-C is MicroPython's interrupt again (mpremote can take over: the way
-    tools/deploy.py reaches a running pump); the pump's end reaches the REPL with its reason."""
+    tools/deploy/deploy.py reaches a running pump); the pump's end reaches the REPL with its reason."""
     from boards import start
     board = _Board(kbd, bench=True)
     pump.stop = stop

@@ -27,8 +27,8 @@ def _load(name, rel):
     return mod
 
 
-build_tool = _load("pump_build_tool", "tools/build.py")
-deploy_tool = _load("pump_deploy_tool", "tools/deploy.py")
+build_tool = _load("pump_build_tool", "tools/deploy/build.py")
+deploy_tool = _load("pump_deploy_tool", "tools/deploy/deploy.py")
 
 
 def _tool(name):
@@ -61,11 +61,11 @@ def _py_sources():
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_build_board(board, tmp_path):
-    """tools/build.py BOARD compiles every module the board needs into lib/<package>/<name>.mpy,
+    """tools/deploy/build.py BOARD compiles every module the board needs into lib/<package>/<name>.mpy,
     copies main.py as source, prints a size table whose total matches the files. (The board's budget is
     its RAM, measured on the emulated Pico by `make bench` and tests_host/board, not the .mpy bytes.)"""
     out = tmp_path / board
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build.py"), board,
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy", "build.py"), board,
                            "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     expected = {"lib/" + rel[:-3] + ".mpy" for rel in build_tool.sources(board)} | {"main.py"}
@@ -141,6 +141,52 @@ def _start_board(board, tmp_path, bench=False):
     return report[0], replies
 
 
+def _board_facts(board):
+    """The literal facts of boards/<board>/board.py (PINS, IRQ_HARD, ADC_ATTEN, ...), read without
+    importing it (it imports MicroPython's machine through the builder)."""
+    import ast
+    with open(os.path.join(ROOT, "boards", board, "board.py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    facts = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            value = node.value
+            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "const":
+                value = value.args[0]
+            try:
+                facts[node.targets[0].id] = ast.literal_eval(value)
+            except ValueError:
+                pass
+    return facts
+
+
+# What a board's builder must make of each signal of its pin map (the fake machine's view):
+# outputs with their level at start, pulled-up inputs, the PWM, the ADCs; the safe-boot button is
+# read at boot only (boards/start.py), so building the hardware leaves its pin alone.
+_OUTPUTS = {"step": 0, "dir": 1, "en": 1}       # EN high: motor driver off; DIR at its forward level
+_PULLED_UP = ("rotation", "bench")
+_ADCS = ("battery", "pressure")
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_the_builder_wires_the_pin_map_and_nothing_else(board, tmp_path):
+    """boards/mcu_board.py builds each board from its PINS: every signal on its GPIO, configured as
+    the signal needs (the port's IRQ kind and ADC attenuation from the board file), and no other pin
+    claimed: no LED, no button IRQ (the safe-boot button is read at boot only)."""
+    facts = _board_facts(board)
+    pins = facts["PINS"]
+    report, _ = _start_board(board, tmp_path)
+    assert report["pins"] == sorted(v for k, v in pins.items() if k != "safe_boot")
+    for signal, level in _OUTPUTS.items():
+        assert report["levels"][str(pins[signal])] == level, signal
+    assert {int(n) for n, pull in report["pulls"].items() if pull == 1} == {pins[s] for s in _PULLED_UP}
+    hard = {"pico": True, "esp32": None}[board]     # rp2 pin IRQs may be hard; ESP32's are soft only
+    assert report["irqs"] == {str(pins["rotation"]): [8, hard]}     # the rotor: rising edges only
+    assert report["pwms"] == [pins["buzzer"]]
+    atten = {"pico": None, "esp32": 3}[board]       # fake machine.ADC.ATTN_11DB == 3
+    assert report["adcs"] == {str(pins[s]): atten for s in _ADCS}
+
+
 @pytest.mark.parametrize("board", BOARDS)
 def test_board_starts_on_unix_port(board, tmp_path):
     """boards/<board>/board.py imports on MicroPython, make_hardware() wires the fake machine as the pin
@@ -157,7 +203,6 @@ def test_board_starts_on_unix_port(board, tmp_path):
     assert report["en_level"] == 1 and report["enabled"] is False, "motor driver disabled (EN high)"
     assert report["step_rises"] == 0 and report["pulses_sent"] == 0
     assert report["buzzer_duty"] == 0
-    assert report["button_pull"] == 1 and report["button_irq"] and report["rotation_irq"]
     assert report["battery_mv"] == 3300     # half scale (32768) * 3300 mV * 2 (100k/100k divider)
     assert report["pressure_mv"] == 825     # quarter scale, no divider
     assert report["bench"] is False
@@ -189,8 +234,7 @@ def test_main_safe_boot_with_button_held(board):
 
 # --- hal/mcu drivers on the unix port -----------------------------------------------------------
 
-DRIVER_CHECKS = ("stepper", "clock", "button", "rotation", "analog", "buzzer", "led", "watchdog",
-                 "storage", "boot")
+DRIVER_CHECKS = ("stepper", "clock", "rotation", "analog", "buzzer", "watchdog", "storage", "boot")
 
 
 @pytest.mark.parametrize("check", DRIVER_CHECKS)
@@ -232,43 +276,193 @@ def test_package_json_is_current():
     with open(os.path.join(ROOT, "package.json")) as f:
         pkg = json.load(f)
     assert pkg == build_tool.package_json("pico"), (
-        "package.json is stale: run `.venv/bin/python tools/build.py pico --package-json`")
+        "package.json is stale: run `.venv/bin/python tools/deploy/build.py pico --package-json`")
     for dest, src in pkg["urls"]:
         assert dest == src and not dest.startswith("/"), "dests are relative to /lib, as in the repo"
         assert os.path.isfile(os.path.join(ROOT, src)), src
 
 
+class _ManifestTool:
+    """MicroPython's manifest API (tools/manifestfile.py, freeze mode) as far as the manifests use it:
+    paths relative to the manifest being run, include() with keyword options (`options` in the
+    included file, with options.defaults()), package() with or without files=. Records what it
+    would freeze as repo-relative paths; includes outside the repository ($(PORT_DIR)...) are noted."""
+
+    def __init__(self):
+        self.files = []
+        self.external = []
+
+    def run(self, path, **kwargs):
+        here = os.path.dirname(path)
+
+        class Options:
+            def __init__(self):
+                self._defaults = {}
+
+            def defaults(self, **kw):
+                self._defaults = kw
+
+            def __getattr__(self, name):
+                return kwargs.get(name, self._defaults.get(name))
+
+        def include(rel, **kw):
+            if rel.startswith("$("):
+                self.external.append(rel)
+                return
+            target = os.path.normpath(os.path.join(here, rel))
+            self.run(os.path.join(target, "manifest.py") if os.path.isdir(target) else target, **kw)
+
+        def package(name, files=None, base_path=".", opt=None):
+            base = os.path.normpath(os.path.join(here, base_path))
+            if files is None:
+                files = sorted(os.path.relpath(os.path.join(d, f), os.path.join(base, name))
+                               for d, dirs, fs in os.walk(os.path.join(base, name))
+                               for f in fs if f.endswith(".py"))
+            for f in files:
+                full = os.path.join(base, name, f)
+                assert os.path.isfile(full), "the manifest names a missing file: %s" % full
+                self.files.append(os.path.relpath(full, ROOT).replace(os.sep, "/"))
+
+        def module(name, base_path=".", opt=None):
+            self.files.append(os.path.relpath(os.path.join(here, base_path, name), ROOT).replace(os.sep, "/"))
+
+        with open(path) as f:
+            code = f.read()
+        exec(compile(code, path, "exec"), {"package": package, "module": module, "include": include,
+                                           "options": Options()})
+        return self
+
+
 def _manifest_files(board):
-    """Run boards/<board>/manifest.py with recording stand-ins of the manifest functions."""
-    here = os.path.join(ROOT, "boards", board)
-    files = []
-    includes = []
-
-    def package(name, files_=None, base_path=".", opt=None, **kw):
-        chosen = kw.get("files", files_)
-        base = os.path.normpath(os.path.join(here, base_path, name))
-        if chosen is None:
-            chosen = [os.path.relpath(os.path.join(d, f), base)
-                      for d, _, fs in os.walk(base) for f in fs if f.endswith(".py")]
-        files.extend(os.path.relpath(os.path.join(base, f), ROOT) for f in chosen)
-
-    def module(name, base_path=".", opt=None):
-        files.append(os.path.relpath(os.path.join(here, base_path, name), ROOT))
-
-    with open(os.path.join(here, "manifest.py")) as f:
-        code = f.read()
-    exec(compile(code, "manifest.py", "exec"),
-         {"package": package, "module": module, "include": includes.append})
-    return sorted(files), includes
+    """What boards/<board>/manifest.py freezes (repo-relative, sorted) and its external includes."""
+    tool = _ManifestTool().run(os.path.join(ROOT, "boards", board, "manifest.py"))
+    assert len(tool.files) == len(set(tool.files)), "a module is frozen twice"
+    return sorted(tool.files), tool.external
 
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_frozen_manifest_matches_build(board):
-    """The frozen manifest freezes the same modules the .mpy build deploys (and not main.py)."""
+    """The frozen manifest freezes the same modules the .mpy build deploys (and not main.py), on top
+    of the port's own frozen modules."""
     files, includes = _manifest_files(board)
     assert includes == ["$(PORT_DIR)/boards/manifest.py"]
     assert files == sorted(build_tool.sources(board))
-    assert all(os.path.isfile(os.path.join(ROOT, f)) for f in files)
+    assert "boards/%s/main.py" % board not in files
+
+
+def test_both_manifests_share_one_package_list():
+    """boards/<board>/manifest.py only includes the port's manifest and boards/manifest_common.py with
+    its board's name; the lists differ in the board's own package alone."""
+    import ast
+    for board in BOARDS:
+        with open(os.path.join(ROOT, "boards", board, "manifest.py")) as f:
+            calls = [ast.unparse(n.value) for n in ast.parse(f.read()).body if isinstance(n, ast.Expr)]
+        assert calls == ["include('$(PORT_DIR)/boards/manifest.py')",
+                         "include('../manifest_common.py', board=%r)" % board], calls
+    pico, esp32 = (set(_manifest_files(b)[0]) for b in BOARDS)
+    assert pico - esp32 == {"boards/pico/__init__.py", "boards/pico/board.py"}
+    assert esp32 - pico == {"boards/esp32/__init__.py", "boards/esp32/board.py"}
+
+
+def test_shared_manifest_needs_a_board():
+    """The shared list run without a board is an error, not an image without a board file."""
+    with pytest.raises(ValueError, match="board="):
+        _ManifestTool().run(os.path.join(ROOT, "boards", "manifest_common.py"))
+
+
+def _imports_of(rel):
+    """Modules `rel` imports anywhere (top level and inside functions), as dotted names."""
+    import ast
+    with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    names = set()
+    package = rel[:-3].replace("/", ".").rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            names.add(base)
+            names.update(base + "." + a.name for a in node.names)    # `from pkg import module`
+    return names
+
+
+def _project_module(name):
+    """The repo-relative file of a project module name, or None (a built-in or not a module)."""
+    path = name.replace(".", "/")
+    for rel in (path + ".py", path + "/__init__.py"):
+        if os.path.isfile(os.path.join(ROOT, rel)):
+            return rel
+    return None
+
+
+# What MicroPython's board images provide built in (a project module must not shadow one).
+_BUILTIN = {"micropython", "machine", "sys", "os", "time", "gc", "select", "json", "struct", "hashlib",
+            "binascii", "errno", "io", "random", "math", "array", "collections", "re", "uctypes"}
+
+
+def _runtime_closure(board):
+    """Every project module the board imports at run time: from its main.py, all of firmware/
+    (handlers are loaded on demand by name), and what those import, transitively."""
+    todo = ["boards/%s/main.py" % board] + ["firmware/" + n for n in sorted(os.listdir(os.path.join(ROOT, "firmware")))
+                                           if n.endswith(".py")]
+    seen = set()
+    outside = set()
+    while todo:
+        rel = todo.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        for name in _imports_of(rel):
+            found = _project_module(name)
+            parts = name.split(".")
+            for i in range(1, len(parts)):          # a package's __init__ runs before its module
+                init = _project_module(".".join(parts[:i]))
+                if init:
+                    todo.append(init)
+            if found:
+                todo.append(found)
+            elif parts[0] in ("firmware", "hal", "boards"):
+                assert _project_module(".".join(parts[:-1])), "%s imports a missing %s" % (rel, name)
+            else:
+                outside.add(parts[0])
+    seen.discard("boards/%s/main.py" % board)
+    return seen, outside
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_manifest_holds_every_module_the_board_imports(board):
+    """Every module the firmware imports on the board (all of firmware/, the hal it needs, the board's
+    package) is frozen; nothing of the simulator, the host mocks or the other board is; everything
+    else imported is built into MicroPython."""
+    files, _ = _manifest_files(board)
+    needed, outside = _runtime_closure(board)
+    assert {"firmware/app.py", "hal/interfaces.py", "hal/mcu/stepper.py", "boards/mcu_board.py",
+            "boards/%s/board.py" % board, "boards/start.py", "boards/__init__.py"} <= needed
+    assert sorted(needed - set(files)) == [], "imported on the board but not frozen"
+    assert outside <= _BUILTIN, sorted(outside - _BUILTIN)
+    other = [b for b in BOARDS if b != board][0]
+    assert not [f for f in files if f.startswith(("hal/mock/", "hal/cpython/", "boards/sim/",
+                                                  "boards/%s/" % other))]
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_manifest_modules_compile_for_the_boards_cpu(board, tmp_path):
+    """Each frozen module compiles with mpy-cross for the board's CPU (what the image build runs)."""
+    arch = {"pico": "armv6m", "esp32": "xtensawin"}[board]
+    assert build_tool.ARCH[board] == arch
+    files, _ = _manifest_files(board)
+    failed = []
+    for i, rel in enumerate(files):
+        out = tmp_path / ("%d.mpy" % i)
+        proc = subprocess.run([_tool("mpy-cross"), "-march=" + arch, "-s", rel, "-o", str(out),
+                               os.path.join(ROOT, rel)], capture_output=True, text=True)
+        if proc.returncode != 0 or out.read_bytes()[:2] != b"M\x06":
+            failed.append((rel, proc.stderr.strip()))
+    assert failed == []
 
 
 # --- deploy -------------------------------------------------------------------------------------
@@ -281,7 +475,7 @@ def test_deploy_commands(tmp_path):
     arm, copy = deploy_tool.commands("pico", "/dev/ttyACM0", str(out))
     assert arm[1:] == ["connect", "/dev/ttyACM0", "fs", "touch", ":/safe_boot", "+", "reset"]
     steps = " ".join(copy[3:]).split(" + ")
-    assert steps[0] == "run tools/deploy_prep.py"
+    assert steps[0] == "run tools/deploy/deploy_prep.py"
     mkdirs = [s.split()[-1] for s in steps if s.startswith("fs mkdir")]
     assert mkdirs == [":/lib/boards", ":/lib/boards/pico", ":/lib/firmware", ":/lib/hal", ":/lib/hal/mcu"]
     assert ("fs cp -r %s/lib/boards %s/lib/firmware %s/lib/hal :/lib" % (out, out, out)) in steps
@@ -289,12 +483,12 @@ def test_deploy_commands(tmp_path):
 
 
 def test_deploy_dry_run_and_make_n():
-    """`tools/deploy.py --dry-run` prints the mpremote lines without running them; `make -n deploy`
+    """`tools/deploy/deploy.py --dry-run` prints the mpremote lines without running them; `make -n deploy`
     prints the build and deploy commands."""
     if not os.path.exists(os.path.join(ROOT, "build", "pico", "main.py")):
-        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build.py"), "pico"],
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy", "build.py"), "pico"],
                        check=True, capture_output=True)
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy.py"), "pico",
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy", "deploy.py"), "pico",
                            "/dev/ttyACM0", "--dry-run"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -305,20 +499,32 @@ def test_deploy_dry_run_and_make_n():
     proc = subprocess.run(["make", "-n", "deploy", "BOARD=pico", "PORT=/dev/ttyACM0"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert "tools/build.py pico" in proc.stdout
-    assert "tools/deploy.py pico /dev/ttyACM0" in proc.stdout
+    assert "tools/deploy/build.py pico" in proc.stdout
+    assert "tools/deploy/deploy.py pico /dev/ttyACM0" in proc.stdout
 
 
-_README_SIGNALS = {"STEP": "STEP_GPIO", "DIR": "DIR_GPIO", "EN": "EN_GPIO", "buzzer (PWM)": "BUZZER_GPIO",
-                   "LED": "LED_GPIO", "button": "BUTTON_GPIO", "battery (ADC, 100k/100k divider)": "BATTERY_GPIO",
-                   "pressure (ADC, optional)": "PRESSURE_GPIO", "rotation (optional)": "ROTATION_GPIO",
-                   "bench jumper": "BENCH_GPIO"}
+# README / docs/boards.md row label -> the pin map's signal
+_README_SIGNALS = {"STEP": "step", "DIR": "dir", "EN": "en", "buzzer (PWM)": "buzzer",
+                   "battery (ADC, 100k/100k divider)": "battery", "pressure (ADC, optional)": "pressure",
+                   "rotation (optional)": "rotation", "bench jumper": "bench",
+                   "safe-boot button (read at boot only)": "safe_boot"}
+_DOC_SIGNALS = {"STEP": "step", "DIR": "dir", "EN": "en", "buzzer": "buzzer", "battery": "battery",
+                "pressure": "pressure", "rotation": "rotation", "bench jumper": "bench",
+                "safe-boot button": "safe_boot"}
 
 
-def _gpio_constants(board):
-    import re
-    text = open(os.path.join(ROOT, "boards", board, "board.py"), encoding="utf-8").read()
-    return {name: int(num) for name, num in re.findall(r"^(\w+_GPIO) = const\((\d+)\)", text, re.M)}
+def test_every_board_states_each_signal_of_the_pin_map():
+    """Each board file's PINS names exactly the builder's signals, each on its own GPIO."""
+    import ast
+    with open(os.path.join(ROOT, "boards", "mcu_board.py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    signals = [ast.literal_eval(n.value) for n in tree.body
+               if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "SIGNALS"][0]
+    assert set(_README_SIGNALS.values()) == set(signals)
+    for board in BOARDS:
+        pins = _board_facts(board)["PINS"]
+        assert sorted(pins) == sorted(signals), board
+        assert len(set(pins.values())) == len(pins), "%s: two signals on one GPIO" % board
 
 
 def test_readme_wiring_table_matches_the_board_files():
@@ -329,6 +535,50 @@ def test_readme_wiring_table_matches_the_board_files():
     for signal, pico, esp32 in re.findall(r"^\| ([^|]+?) \| GP(\d+) \| GPIO(\d+) \|$", readme, re.M):
         rows[signal] = (int(pico), int(esp32))
     assert set(rows) == set(_README_SIGNALS), sorted(rows)
-    pico, esp32 = _gpio_constants("pico"), _gpio_constants("esp32")
-    for signal, const_name in _README_SIGNALS.items():
-        assert rows[signal] == (pico[const_name], esp32[const_name]), signal
+    pico, esp32 = _board_facts("pico")["PINS"], _board_facts("esp32")["PINS"]
+    for label, signal in _README_SIGNALS.items():
+        assert rows[label] == (pico[signal], esp32[signal]), label
+
+
+def test_docs_wiring_tables_match_the_board_files():
+    """docs/boards.md's per-board tables give each signal the GPIO of the board's pin map, and name
+    no LED or button the firmware would drive."""
+    import re
+    text = open(os.path.join(ROOT, "docs", "boards.md"), encoding="utf-8").read()
+    sections = {"pico": text.split("## Raspberry Pi Pico")[1].split("\n## ")[0],
+                "esp32": text.split("## ESP32 dev board")[1].split("\n## ")[0]}
+    for board, section in sections.items():
+        pins = _board_facts(board)["PINS"]
+        rows = dict(re.findall(r"^\| ([^|]+?) \| GP(?:IO)?(\d+)", section, re.M))
+        assert {label: int(gpio) for label, gpio in rows.items()} == {
+            label: pins[signal] for label, signal in _DOC_SIGNALS.items()}, board
+
+
+def test_board_and_hal_code_reach_into_no_private_field():
+    """boards/ and hal/ use other objects through their public methods only: no `obj._field` on
+    anything but self (boards/sim/main.py once read the mock serial's buffer, sim.serial._tx)."""
+    import ast
+    found = []
+    for rel in _py_sources():
+        if not rel.startswith(("boards/", "hal/")):
+            continue
+        with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                found.append("%s:%d %s" % (rel, node.lineno, ast.unparse(node)))
+    assert found == []
+
+
+def test_the_emulated_picos_rig_uses_the_pico_pin_map():
+    """tools/emu/pico.py drives the pins boards/pico/board.py wires (its button is the safe-boot one)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools", "emu"))
+    try:
+        import pico as rig
+    finally:
+        sys.path.pop(0)
+    pins = _board_facts("pico")["PINS"]
+    assert (rig.STEP, rig.DIR, rig.EN, rig.BUTTON, rig.BUZZER, rig.ROTOR, rig.BENCH) == (
+        pins["step"], pins["dir"], pins["en"], pins["safe_boot"], pins["buzzer"], pins["rotation"], pins["bench"])
+    assert (rig.BATTERY_ADC, rig.PRESSURE_ADC) == (pins["battery"] - 26, pins["pressure"] - 26)   # ADCn = GP26+n

@@ -1,11 +1,14 @@
 """pumpctl run: the scenario runner end to end, on both interpreters, through the sim's serial pipe."""
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pumpctl import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 PUMPCTL = [str(Path(sys.executable).parent / "pumpctl")]      # the console script, as a user runs it
@@ -21,12 +24,16 @@ def write(tmp_path, data, name="s.json"):
     return str(path)
 
 
+PROGRESS = {}     # interpreter -> stderr of its 30-day run (the progress lines)
+
+
 @pytest.fixture(scope="module")
 def reports_30d():
     out = {}
     for interp in ("micropython", "cpython"):
         proc = run_cli("run", "scenarios/continuous_30d.json", "--json", "--interp", interp)
         assert proc.returncode == 0, proc.stderr
+        PROGRESS[interp] = proc.stderr
         lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
         assert len(lines) == 1, "stdout must hold exactly one JSON object: %r" % proc.stdout[:500]
         out[interp] = json.loads(lines[0])
@@ -37,6 +44,26 @@ def test_30_days_within_one_step_of_7500_ul(reports_30d):
     for interp, report in reports_30d.items():
         assert abs(report["delivered_ul"] - 7500) <= report["step_nl"] / 1000, (interp, report["delivered_ul"])
         assert report["until_s"] == 30 * 86400
+
+
+def test_progress_line_gives_simulated_days_per_wall_second():
+    times = iter([100.0, 102.0, 110.0])         # the wall clock at the start and at each progress call
+    stream = io.StringIO()
+    progress = runner.progress_printer(stream, clock=lambda: next(times))
+    progress(10 * 86400, 100 * 86400)           # 10 simulated days in 2 s of wall time
+    progress(100 * 86400, 100 * 86400)          # 100 in 10 s
+    assert stream.getvalue().splitlines() == ["  simulated 10d of 100d ( 10%), 5.0 simulated days/s",
+                                              "  simulated 100d of 100d (100%), 10.0 simulated days/s"]
+
+
+def test_pumpctl_run_prints_its_speed_in_the_progress_lines(reports_30d):
+    for interp, err in PROGRESS.items():
+        lines = [ln for ln in err.splitlines() if ln.startswith("  simulated ")]
+        assert lines and len(lines) <= 11, (interp, err)
+        for line in lines:
+            assert re.fullmatch(r"  simulated \w+ of 30d \( *\d+%\), \d+\.\d simulated days/s", line), line
+        assert lines[-1].startswith("  simulated 30d of 30d (100%), "), lines[-1]
+        assert float(lines[-1].split(", ")[1].split()[0]) > 0
 
 
 def test_same_result_on_both_interpreters(reports_30d):

@@ -248,3 +248,44 @@ def test_exit_codes_are_documented_alike():
         for code in ("130", "2", "1"):
             assert code in text
     assert "130" in readme.split("## CLI: pumpctl", 1)[1].split("\n## ", 1)[0]
+
+
+def _subcommand_modules():
+    """{module name: its parsed source} of every pumpctl module that defines register(sub)."""
+    import ast
+    found = {}
+    for path in sorted((ROOT / "tools" / "pumpctl").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.FunctionDef) and n.name == "register" for n in tree.body):
+            rel = path.relative_to(ROOT / "tools").with_suffix("")
+            found[".".join(rel.parts)] = tree
+    return found
+
+
+def test_every_subcommand_module_is_listed_once_and_registers_only_its_own_commands():
+    import argparse
+    import ast
+    import importlib
+
+    from pumpctl import cli
+    modules = _subcommand_modules()
+    assert sorted(cli.SUBCOMMAND_MODULES) == sorted(modules), "cli.SUBCOMMAND_MODULES must list each once"
+    assert len(set(cli.SUBCOMMAND_MODULES)) == len(cli.SUBCOMMAND_MODULES)
+    for name, tree in modules.items():
+        # no subcommand module imports another (cli_device once registered cli_keys and cli_sim itself)
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {"%s.%s" % (n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                     and n.module for a in n.names}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not (imported & (set(modules) - {name})), (name, imported & set(modules))
+    # each module alone adds its commands; together they are exactly the CLI's, none twice
+    owned = {}
+    for name in cli.SUBCOMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(name).register(sub)
+        for command in sub.choices:
+            assert command not in owned, "%s registered by %s and %s" % (command, owned[command], name)
+            owned[command] = name
+    top = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(owned) == sorted(top.choices)
+    assert owned["keys"] == "pumpctl.cli_keys" and owned["sim"] == "pumpctl.cli_sim"

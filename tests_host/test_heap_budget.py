@@ -1,16 +1,17 @@
 """RAM budget guard: days of therapy on the MicroPython unix port under a fixed -X heapsize.
 
-The budget (the issue's): 32 KB of heap for the firmware's data, code in flash. tools/heap_run.py puts
-the code in a ROMFS image mounted from memory outside the GC heap, so bytecode runs in place; what
-the imported code still holds in the heap (module dicts, function and class objects, qstr pool, the
-raw-code records of a ROMFS import) is measured first and the run gets
+The budget (the issue's): 32 KB of heap for the firmware's data, code in flash. The heap run
+(tools/bench/cpython_heap_run.py) puts the code in a ROMFS image mounted from memory outside the GC
+heap, so bytecode runs in place; what the imported code still holds in the heap (module dicts,
+function and class objects, qstr pool, the raw-code records of a ROMFS import) is measured first and
+the run gets
 
     heapsize = that code heap + 2 x 32 KB (the budget, twice over: a guard against gross breaches)
 
 Only gross breaches fail: a MemoryError, a run that does not complete, or a data peak (live heap
 after gc.collect() minus the code heap) above twice the budget. The figures against the budget
-itself, and the smallest heapsize that completes, come from `python tools/heap_run.py --find-min`
-(numbers of the 64-bit unix port: see the module docstring there).
+itself, and the smallest heapsize that completes, come from `python tools/bench/cpython_heap_run.py
+--find-min` (numbers of the 64-bit unix port: see the module docstring there).
 """
 
 import sys
@@ -19,9 +20,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tools" / "bench"))
 
-import heap_run  # noqa: E402
+import cpython_heap_run as heap_run  # noqa: E402
 
 BUDGET = heap_run.BUDGET
 DAYS = 3

@@ -2,14 +2,14 @@
 and a 32-bit single-float build like a board's (small ints end at 2**30 - 1, ticks wrap at 2**30,
 1 MiB heap): PUMP_MPY32=path, else ../shared/emu/micropython-1.28.0-unix-i386 beside the repository.
 
-CPython runs the same files directly (pytest collects tests_host/fw). Here tools/mpytest.py runs them
-and every MicroPython result becomes its own pytest item, so a failure on any interpreter fails the run:
+CPython runs the same files directly (pytest collects tests_host/fw). Here tools/bench/mpy_testrunner.py runs
+them and every MicroPython result becomes its own pytest item, so a failure on any interpreter fails the run:
   test_on_micropython[test_planner.py::test_step_times_match_closed_form]     (64-bit unix port)
   test_on_micropython32[test_planner.py::test_step_times_match_closed_form]   (32-bit build)
   test_on_micropython[test_planner.py]    the file imports, and every test it ran was collected here
 
-Each test file runs in its own interpreter process (mpytest.py --files=), once per pytest process: its
-results are kept in _RESULTS. Under `pytest -n N` (make test) all items of one (interpreter, file) go
+Each test file runs in its own interpreter process (mpy_testrunner.py --files=), once per pytest process:
+its results are kept in _RESULTS. Under `pytest -n N` (make test) all items of one (interpreter, file) go
 to one worker (tests_host/conftest.py work_group), so the workers share the files and none runs twice.
 Without the 32-bit build the tier is one skipped item (a failure with PUMP_REQUIRE_BOARD_TIERS=1:
 tests_host/tiers.py).
@@ -26,14 +26,14 @@ from tiers import missing_tier, mpy32_binary, mpy32_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FW_TESTS = ROOT / "tests_host" / "fw"
-RUNNER = ROOT / "tools" / "mpytest.py"
+RUNNER = ROOT / "tools" / "bench" / "mpy_testrunner.py"
 FILE_TIMEOUT_S = 900
 
 _RESULTS = {}   # (interp, file name) -> {test name: record}, filled by the first item of that file
 
 
 def _discover():
-    """{file name: [test names]} of tests_host/fw, in file order (what mpytest.py will run)."""
+    """{file name: [test names]} of tests_host/fw, in file order (what mpy_testrunner.py will run)."""
     found = {}
     for path in sorted(FW_TESTS.glob("test_*.py")):
         found[path.name] = re.findall(r"^def (test_\w+)\(", path.read_text(), re.M)
@@ -100,5 +100,5 @@ _MPY32 = mpy32_binary()
 def test_on_micropython32(test_id):
     if _MPY32 is None:
         missing_tier("32-bit MicroPython", "%s not found (set PUMP_MPY32=path to a 32-bit unix build; "
-                     "recipe in ../shared/emu/README.md)" % mpy32_path())
+                     "recipe in docs/test-tiers.md)" % mpy32_path())
     _check("micropython32", _MPY32, "MicroPython (32-bit, single float)", test_id)

@@ -4,6 +4,7 @@ inside the package, where pumpctl finds them. Built offline here (no index): the
 run from a folder that is not the repository."""
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -74,3 +75,85 @@ def test_the_wheel_carries_the_simulator_and_runs_from_anywhere(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert '"delivered_ul": 7500.0' in run.stdout
+
+
+# --- the host side's layout: one folder per kind, one sys.path bootstrap, no stale path ------------------
+
+TOOLS = ROOT / "tools"
+REPO_PACKAGES = ("firmware", "hal", "boards")
+# paths of MicroPython's own repository that the docs name (not this repository's tools/)
+FOREIGN_TOOLS = {"tools/manifestfile.py", "tools/uf2conv.py"}
+
+
+def _imports(path):
+    """The top-level names a module imports (anywhere in it), in source order."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [(node.lineno, a.name.split(".")[0]) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append((node.lineno, node.module.split(".")[0]))
+    return [name for _, name in sorted(names)]
+
+
+def _sys_path_edits(path):
+    """Lines that change sys.path: sys.path.insert/append/extend/remove/pop, or sys.path[...] = ..."""
+    edits = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        target = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = node.func.value
+        elif isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            target = next((t.value for t in targets if isinstance(t, ast.Subscript)), None)
+        if isinstance(target, ast.Attribute) and target.attr == "path" and getattr(target.value, "id", "") == "sys":
+            edits.append(node.lineno)
+    return edits
+
+
+def test_tools_holds_the_cli_the_bench_scripts_the_deploy_helpers_and_the_emulator_apart():
+    folders = {p.name for p in TOOLS.iterdir() if not p.name.endswith(".egg-info") and p.name != "__pycache__"}
+    assert folders == {"pumpctl", "bench", "deploy", "emu"}, "tools/ holds folders only: %s" % sorted(folders)
+    for path in (TOOLS / "bench").glob("*.py"):      # named by the interpreter that runs them
+        assert path.name == "repo_path.py" or path.name.startswith(("cpython_", "mpy_")), path.name
+    for path in (TOOLS / "deploy").glob("*.py"):     # standalone: they read the tree as files
+        assert not set(_imports(path)) & set(REPO_PACKAGES + ("pumpctl", "repo_path")), path.name
+
+
+def test_one_sys_path_bootstrap_for_the_scripts_and_one_for_the_package():
+    allowed = {
+        "bench/repo_path.py",          # the bootstrap of tools/bench
+        "bench/mpy_testrunner.py",     # the test directories it runs (not the repository)
+        "bench/mpy_heap_boot.py",      # replaces sys.path with the staged code it measures
+        "pumpctl/simtree.py",          # the package's: the firmware tree an installed pumpctl carries
+    }
+    for folder in ("bench", "deploy", "pumpctl"):
+        for path in sorted((TOOLS / folder).rglob("*.py")):
+            rel = str(path.relative_to(TOOLS))
+            assert rel in allowed or not _sys_path_edits(path), "%s edits sys.path itself" % rel
+    for path in sorted((TOOLS / "bench").glob("*.py")):
+        names = _imports(path)
+        uses_repo = [n for n in names if n in REPO_PACKAGES + ("pumpctl",)]
+        if uses_repo and path.name != "mpy_heap_scenario.py":    # that one runs inside the staged code
+            assert "repo_path" in names and names.index("repo_path") < names.index(uses_repo[0]), path.name
+    for path in sorted((TOOLS / "pumpctl").rglob("*.py")):
+        names = _imports(path)
+        if set(names) & set(REPO_PACKAGES):
+            assert path.name == "simtree.py" or "pumpctl" in names and "simtree" in path.read_text(), path
+
+
+def test_no_file_names_a_tools_path_that_does_not_exist():
+    pattern = re.compile(r"(?<![\w/.])tools/[\w./-]+\.(?:py|mjs|json|md)\b")
+    skip = {".git", ".venv", "build", "node_modules", ".hypothesis", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    suffixes = (".py", ".md", ".mk", ".toml", ".json", ".txt", ".mjs", ".sh", ".html", ".js")
+    stale = []
+    for path in sorted(ROOT.rglob("*")):
+        parts = path.relative_to(ROOT).parts
+        if any(p in skip or p.endswith(".egg-info") for p in parts) or not path.is_file():
+            continue
+        if not (path.suffix in suffixes or path.name in ("Makefile", "run")):
+            continue
+        for match in pattern.finditer(path.read_text(errors="replace")):
+            if match.group(0) not in FOREIGN_TOOLS and not (ROOT / match.group(0)).exists():
+                stale.append("%s: %s" % (path.relative_to(ROOT), match.group(0)))
+    assert stale == []

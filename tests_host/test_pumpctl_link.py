@@ -12,8 +12,7 @@ from pumpctl import devview, rtt, sign
 from pumpctl import keys as keyfile
 from pumpctl.link import LinkError, PumpLink
 
-from firmware import commands, roles
-from firmware.auth import COMMANDS as AUTH_COMMANDS
+from firmware import protocol, roles
 from firmware.hmac_sha256 import Hmac
 from firmware.protocol import split_frame
 
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_host_role_map_agrees_with_the_firmware():
     assert sign.ROLES == roles.ROLES and set(sign.PUBLIC) == set(roles.PUBLIC)
     assert sign.BENCH_PREFIXES == roles.BENCH_PREFIXES
-    names = list(commands._TABLE) + list(AUTH_COMMANDS) + ["sim.run", "sim.fault", "fault.inject", "future.cmd"]
+    names = list(protocol._HANDLERS) + ["sim.run", "sim.fault", "fault.inject", "future.cmd"]
     for cmd in names:
         for args in ({}, {"nl_per_step": 50}, {"low_reservoir_ml": 3}):
             assert sign.is_public(cmd) == roles.is_public(cmd), cmd

@@ -41,11 +41,26 @@ def scenario(until="30d", pump=None, actions=None):
 
 def test_realism_ranges_agree_between_simulator_scenario_and_runner():
     for key, limits in REALISM_LIMITS.items():
-        assert scenario_mod.PUMP_SETTINGS[key] == limits, key
-    assert set(runner.REALISM_OPTIONS) == set(REALISM_LIMITS)
+        assert scenario_mod.PUMP_SETTINGS[key] is limits, key          # the simulator's table, not a copy
+    assert runner.REALISM_OPTIONS == tuple(REALISM_LIMITS)
     main_py = (ROOT / "boards" / "sim" / "main.py").read_text()
     for key in REALISM_LIMITS:
         assert '"%s"' % key in main_py.split("_OPTIONS = ", 1)[1].split(")", 1)[0], key
+
+
+def test_fault_names_have_one_source_the_simulator_bench():
+    from pumpctl import cli_sim
+    from pumpctl.ui import commands as ui_commands
+
+    from boards.sim import bench
+    assert scenario_mod.FAULTS is bench.FAULTS and cli_sim.FAULTS is bench.FAULTS
+    # the dashboard offers them all but a failing flash (as before the single source)
+    assert ui_commands.FAULTS == ("motor_stall", "occlusion", "disconnect", "battery_low", "battery_eos", "clear")
+    assert set(ui_commands.FAULTS) == set(bench.FAULTS) - {"flash_fail"}
+    for path in ("tools/pumpctl/scenario.py", "tools/pumpctl/cli_sim.py", "tools/pumpctl/ui/commands.py",
+                 "tools/pumpctl/runner.py"):
+        text = (ROOT / path).read_text()
+        assert '"motor_stall"' not in text and '"battery_drain_uv_per_day"' not in text, path
 
 
 # --- scenario files -----------------------------------------------------------------------------------

@@ -1,32 +1,10 @@
-# ruff: noqa: F821  (include/package/module are defined by MicroPython's manifest tool)
-# Frozen-module manifest for an ESP32 firmware image with the pump libraries built in.
+# ruff: noqa: F821  (include is defined by MicroPython's manifest tool)
+# Frozen-module manifest for an ESP32 firmware image with the pump built in:
 #   make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/repo/boards/esp32/manifest.py
-# (the ESP-IDF environment must be set up first). Paths are relative to this file.
+# (the ESP-IDF environment must be set up first).
+# Paths are relative to this file. Steps, checks and what to flash: docs/deploy-frozen.md.
 # main.py is deliberately not frozen: a frozen main.py would run before /main.py on the flash, so it is
-# copied to the filesystem as usual (see docs/boards.md). The firmware's mip list is package.json.
+# copied to the filesystem as usual. The package list is boards/manifest_common.py (shared).
 
 include("$(PORT_DIR)/boards/manifest.py")  # the port's standard frozen modules
-
-package("firmware", base_path="../..")
-package(
-    "hal",
-    files=(
-        "__init__.py",
-        "interfaces.py",
-        "mcu/__init__.py",
-        "mcu/analog.py",
-        "mcu/boot.py",
-        "mcu/button.py",
-        "mcu/buzzer.py",
-        "mcu/clock.py",
-        "mcu/led.py",
-        "mcu/rotation.py",
-        "mcu/serial.py",
-        "mcu/stepper.py",
-        "mcu/storage.py",
-        "mcu/watchdog.py",
-    ),
-    base_path="../..",
-)
-package("boards", files=("__init__.py", "bench.py", "start.py", "esp32/__init__.py", "esp32/board.py"),
-        base_path="../..")
+include("../manifest_common.py", board="esp32")

@@ -24,75 +24,104 @@ BATTERY_EOS_MV = 3300
 
 
 class SimBench:
-    """Bench commands of the simulator (`sim.*`): time control and the mock pump."""
+    """Bench commands of the simulator (`sim.*`): time control and the mock pump. Each command is one
+    method, taking (pump, req); OPS maps the command to it."""
 
     def __init__(self, sim):
         self._sim = sim
 
     def handle(self, pump, req):
         op = req["cmd"]
-        sim = self._sim
-        if op == "sim.run":
-            until_ms = units.whole_int(req, "until_s", 0, 1 << 40) * 1000
-            if until_ms < sim.clock.elapsed_ms:
-                raise CommandError(E_ARG_RANGE, "until_s is in the past")
-            sim.clock.horizon_ms = until_ms
-            return {"until_s": until_ms // 1000}
-        if op == "sim.state":
-            state = sim.mock_pump.state()
-            state["noise_seed"] = sim.noise_seed
-            state["elapsed_ms"] = sim.clock.elapsed_ms
-            state["sleeps"] = sim.clock.sleeps
-            state["tones"] = sim.buzzer.count
-            return state
-        if op == "sim.fill":
-            sim.mock_pump.fill(units.whole_int(req, "volume_nl", 0, 1 << 40) * 1000)
-            return {"reservoir_pl": sim.mock_pump.reservoir_pl}
-        if op == "sim.pump":
-            return self._pump_settings(req)
-        if op == "sim.power_cycle":
-            off_s = units.whole_int(req, "off_s", 0, 10 * 365 * 86400, required=False, default=0)
-            rtc_lost = units.whole_int(req, "rtc_lost", 0, 1, required=False, default=0)
-            sim.pending = ("power_cycle", off_s, rtc_lost)
-            return {"off_s": off_s}
-        if op == "sim.hang":
-            sim.pending = ("hang",)
-            return {"watchdog_ms": sim.watchdog.timeout_ms}
-        if op == "sim.fault":
-            return self._fault(units.text(req, "fault", 20))
-        if op == "sim.misbehave":
-            # test hook: the scheduler runs `gain` times too fast; only the guard stands in the way
-            pump.test_rate_gain = units.whole_int(req, "gain", 1, 100)
-            pump.apply_basal()
-            return {"gain": pump.test_rate_gain}
-        if op == "sim.record":
-            # start (or stop) logging the virtual ms of every pulse, for accuracy analysis
-            # and the true pL each pulse moved (noise and wear make them differ)
-            if units.whole_int(req, "on", 0, 1):
-                sim.mock_pump.record_steps(sim.clock, volumes=True)
-            else:
-                sim.mock_pump.step_times = None
-                sim.mock_pump.step_volumes = None
-            return {"recording": sim.mock_pump.step_times is not None}
-        if op == "sim.steplog":
-            # drain up to _STEPLOG_MAX logged pulses: their times (virtual ms) and, index for index,
-            # the true pL each moved (volumes_pl); memory stays bounded: the log holds at most
-            # MockPump.RECORD_MAX undrained pulses, `dropped` counts those it could not hold
-            mock = sim.mock_pump
-            times = mock.step_times
-            if times is None:
-                raise CommandError(E_STATE, "step log is off: send sim.record with on=1 first")
-            chunk = times[:_STEPLOG_MAX]
-            del times[:len(chunk)]
-            reply = {"times_ms": chunk, "left": len(times), "dropped": mock.record_dropped}
-            volumes = mock.step_volumes
-            if volumes is not None:
-                reply["volumes_pl"] = volumes[:len(chunk)]
-                del volumes[:len(chunk)]
-            return reply
-        raise CommandError(E_UNKNOWN_CMD, "unknown bench command '%s'" % op[:40])
+        method = self.OPS.get(op)
+        if method is None:
+            raise CommandError(E_UNKNOWN_CMD, "unknown bench command '%s'" % op[:40])
+        return method(self, pump, req)
 
-    def _pump_settings(self, req):
+    def _run(self, pump, req):
+        """Move the horizon of the virtual clock to until_s (never backwards)."""
+        sim = self._sim
+        until_ms = units.whole_int(req, "until_s", 0, 1 << 40) * 1000
+        if until_ms < sim.clock.elapsed_ms:
+            raise CommandError(E_ARG_RANGE, "until_s is in the past")
+        sim.clock.horizon_ms = until_ms
+        return {"until_s": until_ms // 1000}
+
+    def _state(self, pump, req):
+        sim = self._sim
+        state = sim.mock_pump.state()
+        state["noise_seed"] = sim.noise_seed
+        state["elapsed_ms"] = sim.clock.elapsed_ms
+        state["sleeps"] = sim.clock.sleeps
+        state["tones"] = sim.buzzer.count
+        return state
+
+    def _fill(self, pump, req):
+        mock = self._sim.mock_pump
+        mock.fill(units.whole_int(req, "volume_nl", 0, 1 << 40) * 1000)
+        return {"reservoir_pl": mock.reservoir_pl}
+
+    def _power_cycle(self, pump, req):
+        """A power cut of off_s (optionally losing the RTC), carried out after this loop pass."""
+        off_s = units.whole_int(req, "off_s", 0, 10 * 365 * 86400, required=False, default=0)
+        rtc_lost = units.whole_int(req, "rtc_lost", 0, 1, required=False, default=0)
+        self._sim.pending = ("power_cycle", off_s, rtc_lost)
+        return {"off_s": off_s}
+
+    def _hang(self, pump, req):
+        """The main loop hangs after this pass: the watchdog resets the board."""
+        self._sim.pending = ("hang",)
+        return {"watchdog_ms": self._sim.watchdog.timeout_ms}
+
+    def _misbehave(self, pump, req):
+        """A scheduler fault: the basal rate runs `gain` times too fast (gain 1: as designed again);
+        only the guard stands in the way. The fault is injected here, not carried by the firmware:
+        an instance attribute of this pump's Delivery shadows its basal_rate_at (on CPython and
+        MicroPython alike) with the designed method times gain. A reset builds a new Delivery,
+        so a power cycle ends the fault."""
+        gain = units.whole_int(req, "gain", 1, 100)
+        delivery = pump.delivery
+        try:
+            del delivery.basal_rate_at          # an earlier fault: back to the designed method
+        except AttributeError:
+            pass
+        if gain != 1:
+            designed = type(delivery).basal_rate_at
+
+            def runaway(wall_s):
+                return designed(delivery, wall_s) * gain
+            delivery.basal_rate_at = runaway
+        delivery.apply_basal()
+        return {"gain": gain}
+
+    def _record(self, pump, req):
+        """Start (or stop) logging the virtual ms of every pulse and the true pL each pulse moved
+        (noise and wear make them differ), for accuracy analysis."""
+        mock = self._sim.mock_pump
+        if units.whole_int(req, "on", 0, 1):
+            mock.record_steps(self._sim.clock, volumes=True)
+        else:
+            mock.step_times = None
+            mock.step_volumes = None
+        return {"recording": mock.step_times is not None}
+
+    def _steplog(self, pump, req):
+        """Drain up to _STEPLOG_MAX logged pulses: their times (virtual ms) and, index for index, the
+        true pL each moved (volumes_pl). Memory stays bounded: the log holds at most
+        MockPump.RECORD_MAX undrained pulses, `dropped` counts those it could not hold."""
+        mock = self._sim.mock_pump
+        times = mock.step_times
+        if times is None:
+            raise CommandError(E_STATE, "step log is off: send sim.record with on=1 first")
+        chunk = times[:_STEPLOG_MAX]
+        del times[:len(chunk)]
+        reply = {"times_ms": chunk, "left": len(times), "dropped": mock.record_dropped}
+        volumes = mock.step_volumes
+        if volumes is not None:
+            reply["volumes_pl"] = volumes[:len(chunk)]
+            del volumes[:len(chunk)]
+        return reply
+
+    def _pump_settings(self, pump, req):
         """sim.pump: the mock pump's true step volume and its realism (noise, seed, wear, a new tubing).
         Every value is checked before any is applied: a refused request changes nothing."""
         only(req, *_PUMP_KEYS)
@@ -121,8 +150,9 @@ class SimBench:
         state["noise_seed"] = sim.noise_seed
         return state
 
-    def _fault(self, name):
+    def _fault(self, pump, req):
         """Act a fault out physically in the mocks (the firmware must notice it on its own)."""
+        name = units.text(req, "fault", 20)
         sim = self._sim
         if name == "motor_stall":
             sim.mock_pump.stalled = True
@@ -145,3 +175,16 @@ class SimBench:
         else:
             raise CommandError(E_ARG_RANGE, "unknown fault '%s' (%s)" % (name, ", ".join(FAULTS)))
         return {"fault": name}
+
+    OPS = {
+        "sim.run": _run,
+        "sim.state": _state,
+        "sim.fill": _fill,
+        "sim.pump": _pump_settings,
+        "sim.power_cycle": _power_cycle,
+        "sim.hang": _hang,
+        "sim.fault": _fault,
+        "sim.misbehave": _misbehave,
+        "sim.record": _record,
+        "sim.steplog": _steplog,
+    }

@@ -13,7 +13,7 @@ from firmware.auth import dev_key
 from firmware.hmac_sha256 import Hmac
 from hal.interfaces import Hardware
 from hal.mock.clock import VirtualClock
-from hal.mock.io import MockBattery, MockButton, MockBuzzer, MockLed, MockWatchdog
+from hal.mock.io import MockBattery, MockBuzzer, MockWatchdog
 from hal.mock.line import MockLine
 from hal.mock.pump import MockPump, MockRotation
 from hal.mock.serial import MockSerial
@@ -54,7 +54,7 @@ class Simulation:
         self.line = MockLine(self.mock_pump)
         self.hw = Hardware(
             clock=self.clock, stepper=self.mock_pump, serial=self.serial, buzzer=self.buzzer,
-            led=MockLed(), button=MockButton(), battery=self.battery, watchdog=self.watchdog,
+            battery=self.battery, watchdog=self.watchdog,
             storage=self.flash, pressure=self.line if pressure else None,
             rotation=MockRotation(self.mock_pump) if rotation else None, bench=SimBench(self),
             board="sim", serial_no="SIM-0001")
@@ -75,6 +75,7 @@ class Simulation:
         config.reservoir_capacity_nl = capacity_nl
         config.step_pl = step_pl
         config.housekeeping_ms = housekeeping_ms
+        config.evict_handlers = False     # the simulator keeps command modules loaded (speed)
         return config
 
     def power_cycle(self, off_s=0, cause="power_on", rtc_lost=False):

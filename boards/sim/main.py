@@ -144,7 +144,7 @@ def main():
                 return
             sim.serial.push(line)
         sim.loop_pass()
-        if sim.serial._tx:
+        if sim.serial.pending_output():
             link.write(sim.serial.take_output())
 
 

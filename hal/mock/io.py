@@ -1,6 +1,6 @@
-"""Mock buzzer, LED, button, analog input and watchdog. Each records what the firmware did to it."""
+"""Mock buzzer, analog inputs (battery) and watchdog. Each records what the firmware did to it."""
 
-from hal.interfaces import AnalogIn, Button, Buzzer, Led, Watchdog
+from hal.interfaces import AnalogIn, Buzzer, Watchdog
 
 
 class MockBuzzer(Buzzer):
@@ -9,7 +9,7 @@ class MockBuzzer(Buzzer):
     The record grows in small preallocated chunks (CHUNK changes each, reused after clear()): no
     object per change and no block bigger than a chunk, so it never needs a large free block of a
     board-sized heap (the 32-bit build's 1 MiB heap fragments: a list grown to 4000 tuples failed
-    there) and costs nothing while no alarm sounds (the RAM budget run, tools/heap_run.py)."""
+    there) and costs nothing while no alarm sounds (the RAM budget run, tools/bench/cpython_heap_run.py)."""
 
     MAX_RECORD = 4096
     CHUNK = 128
@@ -58,25 +58,6 @@ class MockBuzzer(Buzzer):
         if self.freq_hz:
             self.freq_hz = 0
             self._record(0)
-
-
-class MockLed(Led):
-    def __init__(self):
-        self.on = False
-
-    def set(self, on):
-        self.on = bool(on)
-
-
-class MockButton(Button):
-    def __init__(self):
-        self.count = 0
-
-    def press(self):
-        self.count += 1
-
-    def presses(self):
-        return self.count
 
 
 class MockAnalog(AnalogIn):

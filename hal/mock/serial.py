@@ -30,6 +30,10 @@ class MockSerial(SerialLink):
     def push(self, data):
         self._rx.extend(data)
 
+    def pending_output(self):
+        """Bytes the firmware has written that the host has not taken yet (0 if none)."""
+        return len(self._tx)
+
     def take_output(self):
         data = bytes(self._tx)
         self._tx = bytearray()

@@ -129,7 +129,7 @@ def test_bench_provisions_keys_and_calibration(bench):
 
 
 def test_on_the_bench_mpremote_takes_the_board_over(bench):
-    """Bench jumper closed: Ctrl-C stops the pump and mpremote reaches the raw REPL (tools/deploy.py's
+    """Bench jumper closed: Ctrl-C stops the pump and mpremote reaches the raw REPL (tools/deploy/deploy.py's
     way onto a running board); the flash holds the firmware and its records."""
     assert isinstance(bench["repl"], str), bench["repl"]
     assert "'data'" in bench["repl"] and "'lib'" in bench["repl"] and "'main.py'" in bench["repl"]

@@ -18,12 +18,12 @@ board = __import__("boards." + name + ".board", None, None, ("make_hardware",))
 board.STORAGE_DIR = sys.argv[2]
 loops = int(sys.argv[3])
 if "bench" in sys.argv[4:]:
-    machine.Pin(board.BENCH_GPIO, machine.Pin.IN).level = 0     # jumper to GND
+    machine.Pin(board.PINS["bench"], machine.Pin.IN).level = 0     # jumper to GND
 
 # ADC readings (raw 0..65535) the fake returns: half scale on the battery, quarter on pressure
 hw = board.make_hardware()
-machine.adcs[board.BATTERY_GPIO].raw = 32768
-machine.adcs[board.PRESSURE_GPIO].raw = 16384
+machine.adcs[board.PINS["battery"]].raw = 32768
+machine.adcs[board.PINS["pressure"]].raw = 16384
 
 from firmware.app import Config, Pump  # noqa: E402
 
@@ -40,14 +40,17 @@ report = {
     "wakeups": pump.wakeups,
     "safe": pump.safe,
     "wdt": [[w.timeout, w.feeds] for w in machine.wdts],
-    "en_level": pins[board.EN_GPIO].level,
-    "step_rises": pins[board.STEP_GPIO].rises,
+    "en_level": pins[board.PINS["en"]].level,
+    "step_rises": pins[board.PINS["step"]].rises,
     "pulses_sent": hw.stepper.pulses_sent(),
     "enabled": hw.stepper.is_enabled(),
-    "button_pull": pins[board.BUTTON_GPIO].pull,
-    "button_irq": pins[board.BUTTON_GPIO].handler is not None,
-    "rotation_irq": pins[board.ROTATION_GPIO].handler is not None,
-    "buzzer_duty": machine.pwms[board.BUZZER_GPIO].duty_u16(),
+    "pins": sorted(pins),
+    "levels": {str(n): pins[n].level for n in pins},
+    "pulls": {str(n): pins[n].pull for n in pins},
+    "irqs": {str(n): [pins[n].trigger, pins[n].hard] for n in pins if pins[n].handler is not None},
+    "pwms": sorted(machine.pwms),
+    "adcs": {str(n): machine.adcs[n].atten for n in machine.adcs},
+    "buzzer_duty": machine.pwms[board.PINS["buzzer"]].duty_u16(),
     "battery_mv": hw.battery.read_mv(),
     "pressure_mv": hw.pressure.read_mv() if hw.pressure is not None else None,
     "bench": hw.bench is not None,

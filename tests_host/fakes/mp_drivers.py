@@ -100,46 +100,6 @@ def check_serial():
     ser.write(b"OUT\n")
 
 
-def check_button():
-    from hal.mcu.button import DebouncedButton
-
-    pin = Pin(114, Pin.IN, Pin.PULL_UP)
-    b = DebouncedButton(pin, debounce_ms=20, active_level=0)
-    assert pin.handler is not None and pin.trigger == Pin.IRQ_FALLING | Pin.IRQ_RISING
-    time.sleep_ms(25)
-    pin.drive(0)                 # press
-    pin.drive(1)                 # bounce
-    pin.drive(0)
-    assert b.presses() == 1 and b.is_down()
-    time.sleep_ms(25)
-    pin.drive(1)                 # release
-    pin.drive(0)                 # release bounce: must not count
-    pin.drive(1)
-    assert b.presses() == 1 and not b.is_down()
-    time.sleep_ms(25)
-    pin.drive(0)                 # second press
-    assert b.presses() == 2
-    time.sleep_ms(25)
-    pin.drive(1)
-    time.sleep_ms(25)
-    # a noise spike: fall + rise within the debounce time, state left "down" with the pin up
-    pin.drive(0)
-    pin.drive(1)
-    assert b.presses() == 3 and b._down
-    time.sleep_ms(25)
-    b.presses()                  # first sighting of the disagreement
-    time.sleep_ms(25)
-    assert b.presses() == 3 and not b.is_down(), "state resynced to the pin, no press invented"
-    pin.drive(0)                 # the next real press counts
-    assert b.presses() == 4
-    b._count = MASK
-    time.sleep_ms(25)
-    pin.drive(1)
-    time.sleep_ms(25)
-    pin.drive(0)
-    assert b.presses() == 0, "press counter wraps at 2**30"
-
-
 def check_rotation():
     from hal.mcu.rotation import EdgeCounter
 
@@ -196,22 +156,6 @@ def check_buzzer():
     bz.tone(440)
     bz.tone(0)
     assert pwm.duty_u16() == 0
-
-
-def check_led():
-    from hal.mcu.led import PinLed
-
-    p = Pin(125, Pin.OUT)
-    led = PinLed(p)
-    led.set(True)
-    assert p.level == 1
-    led.set(False)
-    assert p.level == 0
-    q = Pin(124, Pin.OUT)
-    inv = PinLed(q, active_high=False)
-    assert q.level == 1
-    inv.set(True)
-    assert q.level == 0
 
 
 def check_watchdog():
@@ -275,9 +219,9 @@ def check_boot():
 
 
 CHECKS = {
-    "stepper": check_stepper, "clock": check_clock, "serial": check_serial, "button": check_button,
-    "rotation": check_rotation, "analog": check_analog, "buzzer": check_buzzer, "led": check_led,
-    "watchdog": check_watchdog, "storage": check_storage, "boot": check_boot,
+    "stepper": check_stepper, "clock": check_clock, "serial": check_serial, "rotation": check_rotation,
+    "analog": check_analog, "buzzer": check_buzzer, "watchdog": check_watchdog, "storage": check_storage,
+    "boot": check_boot,
 }
 
 CHECKS[sys.argv[1]]()

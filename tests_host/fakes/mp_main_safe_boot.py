@@ -2,7 +2,7 @@
 
     micropython mp_main_safe_boot.py BOARD
 
-Holds the board's button down (fake pin at 0), then runs boards/BOARD/main.py as the board would at
+Holds the board's safe-boot button down (fake pin at 0), then runs boards/BOARD/main.py as the board would at
 boot. main.py must see the held button, print why, and return without building the hardware or
 arming the watchdog. Last line: `RETURNED wdts=N en_pin=True|False`.
 """
@@ -12,8 +12,8 @@ import sys
 import machine
 
 name = sys.argv[1]
-board = __import__("boards." + name + ".board", None, None, ("BUTTON_GPIO",))
-machine.Pin(board.BUTTON_GPIO, machine.Pin.IN).level = 0      # held to GND
+board = __import__("boards." + name + ".board", None, None, ("PINS",))
+machine.Pin(board.PINS["safe_boot"], machine.Pin.IN).level = 0      # held to GND
 with open("boards/%s/main.py" % name) as f:
     exec(f.read(), {"__name__": "__main__"})
-print("RETURNED wdts=%d en_pin=%s" % (len(machine.wdts), board.EN_GPIO in machine.pins))
+print("RETURNED wdts=%d en_pin=%s" % (len(machine.wdts), board.PINS["en"] in machine.pins))

@@ -232,7 +232,7 @@ def forged_frames(sim):
 def snapshot(sim):
     """Everything garbage must not change (wakeups excepted: input wakes the loop). Read in process,
     not over the line, so that no reply the harness is waiting for is consumed here."""
-    st = commands.status(sim.pump, {})
+    st = commands.status(sim.pump.protocol.control, {})
     st.pop("wakeups")
     config = sorted(sim.pump.config.__dict__.items())
     auth = sim.pump.protocol.auth

@@ -2,7 +2,7 @@
 
 from boards.sim.board import Simulation
 
-NEAR_WRAP = (1 << 30) - 60_000   # one minute before ticks_ms wraps, as DEVELOPERS.md asks
+NEAR_WRAP = (1 << 30) - 60_000   # ticks_ms wraps at 2**30 on a board: tests start one minute before the wrap
 DAY_S = 86400
 
 

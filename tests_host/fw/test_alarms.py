@@ -92,3 +92,58 @@ def test_alarm_history_in_the_log_has_raise_ack_clear():
     assert [k for k, _ in kinds] == ["alarm_raise", "alarm_ack", "alarm_clear"]
     assert kinds[0][1] == 43_200 and kinds[1][1] == kinds[2][1] == 43_320
     assert DAY_S > kinds[2][1]
+
+
+class _Log:
+    def __init__(self):
+        self.kinds = []
+
+    def add(self, t_s, kind, data):
+        self.kinds.append(kind)
+
+
+class _Player:
+    def __init__(self):
+        self.playing = None
+
+    def play(self, pattern, repeat_ms, now):
+        self.playing = pattern
+
+    def stop(self):
+        self.playing = None
+
+
+def _alarms():
+    from firmware.alarms import Alarms
+    from hal.mock.clock import VirtualClock
+    return Alarms(_Log(), _Player(), VirtualClock())
+
+
+def test_sounding_before_and_after_an_ack_and_when_the_silence_ends():
+    alarms = _alarms()
+    assert not alarms.sounding(1000)                         # nothing active
+    alarms.raise_alarm("LOW_RESERVOIR", 1000)
+    assert alarms.sounding(1000)
+    alarms.ack(1100)                                          # non-critical: silenced for 4 h
+    assert not alarms.sounding(1100) and not alarms.sounding(1100 + 4 * 3600 - 1)
+    assert alarms.sounding(1100 + 4 * 3600)
+    alarms.raise_alarm("MOTOR_STALL", 2000)                   # a new alarm sounds through the silence
+    assert alarms.sounding(2000)
+    alarms.ack(2100)                                          # critical: 10 min
+    assert not alarms.sounding(2100 + 599) and alarms.sounding(2100 + 600)
+    alarms.clear("MOTOR_STALL", 2200)
+    alarms.clear("LOW_RESERVOIR", 2200)
+    assert not alarms.sounding(1 << 29)
+
+
+def test_entries_keep_their_meaning():
+    alarms = _alarms()
+    alarms.raise_alarm("BATTERY_ERI", 500)
+    alarms.ack(700)
+    assert alarms.active["BATTERY_ERI"] == [500, "non-critical", 700 + 4 * 3600]
+    assert alarms.next_unsilence_s() == 700 + 4 * 3600
+    assert alarms.summary(800) == [{"code": "BATTERY_ERI", "tier": "non-critical", "since_s": 500,
+                                    "silenced": True}]
+    assert alarms.raise_alarm("BATTERY_ERI", 900, tier="critical")    # worse: critical, sounds again
+    assert alarms.active["BATTERY_ERI"] == [500, "critical", 0] and alarms.sounding(900)
+    assert alarms._log.kinds == ["alarm_raise", "alarm_ack", "alarm_escalate"]

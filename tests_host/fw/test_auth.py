@@ -323,3 +323,114 @@ def test_sim_run_ends_a_lockout_in_virtual_time():
     assert sim.clock.elapsed_ms == (t0 + LOCKOUT_S) * 1000
     ok(sim.request_raw(program_frame(sim, 400)))
     assert len(events(sim, "auth_lockout")) == 1
+
+
+# --- the parts on their own: the bounded log and the storage status (no pump) ------------------------
+
+class _Events:
+    def __init__(self):
+        self.records = []
+
+    def add(self, t_s, kind, data):
+        self.records.append((t_s, kind, data))
+
+
+class _Status:
+    def __init__(self):
+        self.calls = []
+
+    def storage_ok(self):
+        self.calls.append("ok")
+
+    def storage_failed(self, what, exc):
+        self.calls.append((what, type(exc).__name__))
+
+
+def _timebase(wall_s):
+    from firmware.timebase import Timebase
+    from hal.mock.clock import VirtualClock
+    clock = VirtualClock()
+    return Timebase(clock, wall_s, clock.ticks_ms())
+
+
+def test_ratelog_logs_the_first_of_a_window_and_counts_the_rest_per_code():
+    from firmware.ratelog import RateLog
+    events = _Events()
+    tb = _timebase(10_000)
+    tb.set_wall(50_000)                   # records carry wall s, windows run on mono s
+    rl = RateLog(events, tb, "demand_refused", 600, 2)
+    for code in ("E_A", "E_B", "E_A", "E_B", "E_A"):
+        rl.add({"error": code})
+    assert events.records == [(50_000, "demand_refused", {"error": "E_A"}),
+                              (50_000, "demand_refused", {"error": "E_B"})]
+    rl.flush(tb.mono_s() + 599)           # the window is not over
+    assert len(events.records) == 2
+    tb.wall_s += 600
+    rl.flush(tb.mono_s())
+    assert sorted(events.records[2:], key=lambda r: r[2]["error"]) == [
+        (50_600, "demand_refused_suppressed", {"error": "E_A", "count": 2, "window_s": 600}),
+        (50_600, "demand_refused_suppressed", {"error": "E_B", "count": 1, "window_s": 600})]
+    rl.add({"error": "E_C"})              # a new window logs again
+    assert events.records[-1] == (50_600, "demand_refused", {"error": "E_C"})
+
+
+def test_auth_reports_counter_writes_to_its_storage_status():
+    from firmware.auth import CTR_LEASE, Auth
+    from firmware.errors import CommandError
+    from firmware.hmac_sha256 import Hmac
+    from hal.mock.storage import MockFlash
+
+    class _Hw:
+        storage = MockFlash()
+        bench = None
+        board = "test"
+
+    status = _Status()
+    events = _Events()
+    auth = Auth(_Hw, events, _timebase(1000), status)
+    assert status.calls == [] and not auth.provisioned()
+    auth.install({"clinician": WRONG_KEY}, "test")
+    assert status.calls == ["ok"]
+    body = b'{"cmd": "ack", "role": "clinician", "ctr": 1}'
+    mac = Hmac(WRONG_KEY).hexdigest(body)
+    auth.check("ack", {}, "clinician", 1, body, mac)           # reserves 1..CTR_LEASE: one write
+    assert status.calls == ["ok", "ok"] and auth.verified_role == "clinician"
+    body = b'{"cmd": "ack", "role": "clinician", "ctr": %d}' % (CTR_LEASE + 1)
+    mac = Hmac(WRONG_KEY).hexdigest(body)
+    _Hw.storage.fail_writes = True
+    try:
+        auth.check("ack", {}, "clinician", CTR_LEASE + 1, body, mac)
+    except CommandError as err:
+        assert err.code == "E_STORAGE"
+    else:
+        raise AssertionError("a frame ran without its counter on flash")
+    assert status.calls == ["ok", "ok", ("auth counters", "OSError")]
+    assert auth.ctr[0] == CTR_LEASE + 1                        # consumed in RAM all the same
+    assert [r[1] for r in events.records] == ["keys", "auth_fail"]
+
+
+def test_keys_state_reply_in_full():
+    sim = filled_sim(0, 2000, 20)
+    state = ok(sim.request("keys.state"))
+    del state["id"], state["ok"]
+    ctr = sim.pump.protocol.auth.ctr
+    assert state == {
+        "roles": {"clinician": {"key": True, "ctr": ctr[0]}, "patient": {"key": True, "ctr": 0},
+                  "bench": {"key": True, "ctr": 0}},
+        "bench": True, "record": "ok", "locked_s": 0, "failures": 0,
+        "limits": {"max_failures": 5, "window_s": 60, "lockout_s": 300, "max_jump": 1 << 20,
+                   "rollover_ctr": (1 << 30) - 1024, "reset_ctr": 1 << 29, "ctr_lease": 64,
+                   "ctr_max": (1 << 30) - 1}}
+    assert ctr[0] == 1                                          # the refill: the clinician's first frame
+
+
+def test_a_counter_write_failure_raises_memory_error_and_the_next_write_clears_it():
+    sim = filled_sim(500, 2000, 20)
+    sim.power_cycle(0)             # the next clinician frame writes a new counter lease
+    sim.flash.fail_writes = True
+    refused(sim.request("program", mode="continuous", dose_mcg_day=400), "E_STORAGE")
+    alarms = ok(sim.request("status"))["alarms"]
+    assert [(a["code"], a["tier"]) for a in alarms] == [("MEMORY_ERROR", "non-critical")]
+    sim.flash.fail_writes = False
+    ok(sim.request("program", mode="continuous", dose_mcg_day=400))
+    assert ok(sim.request("status"))["alarms"] == []

@@ -218,7 +218,7 @@ def test_a_board_refuses_public_and_weak_keys_for_every_role():
     # rotation on a board: the same rule
     frame = sim.frame("keys.provision", {"keys": {"patient": "00" * 32}}, "clinician", key=raw(good[0]))
     refused(sim.request_raw(frame), "E_ARG_RANGE")
-    from firmware.auth import weak_key
+    from firmware.cmd_keys import weak_key
     for key in weak:
         assert weak_key(raw(key)), key
     for key in good:

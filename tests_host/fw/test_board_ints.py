@@ -119,7 +119,8 @@ def test_after_a_reset_the_journal_reserve_leaves_the_counters_small():
     if allocated is not None:
         assert allocated == 0, "%d bytes allocated after a reset" % allocated
     pump = sim.pump
-    for obj in (pump.acct, pump.planner, pump.bolus.planner, pump.timebase, pump.supervisor.guard, pump):
+    for obj in (pump.delivery.acct, pump.delivery.planner, pump.delivery.bolus.planner, pump.timebase,
+                pump.supervisor.guard, pump, pump.delivery, pump.store):
         assert _heap_ints(obj) == [], (type(obj).__name__, _heap_ints(obj))
         for name in dir(obj):
             value = getattr(obj, name)

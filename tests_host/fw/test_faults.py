@@ -269,8 +269,8 @@ def test_guard_ceiling_comes_from_the_nominal_step_not_from_the_calibration():
     # plausible step (37.5 nL): 6667 pulses, limit 6667 + 666 + 20 = 7353 (with 1 nL: 275 020, no alarm)
     sim = filled_sim(500, 2000, 20)
     sim.run_until_s(3600)
-    sim.pump.set_step_pl(1000)
-    sim.pump.update_forecast()
+    sim.pump.delivery.set_step_pl(1000)
+    sim.pump.commit()
     start = sim.mock_pump.pulses
     sim.run_until_s(DAY_S)
     status = ok(sim.request("status"))
@@ -282,11 +282,10 @@ def test_guard_ceiling_comes_from_the_nominal_step_not_from_the_calibration():
 
 
 def test_settings_with_a_calibration_outside_the_nominal_band_are_not_trusted_at_boot():
-    from firmware import persist
     sim = filled_sim(500, 2000, 20)
     sim.run_until_s(600)
     sim.pump.config.step_pl = 1000                        # a record an older firmware could have written
-    persist.save(sim.pump, persist.SETTINGS, persist.settings_payload(sim.pump))
+    sim.pump.store.save_settings()
     sim.power_cycle(0)
     status = ok(sim.request("status"))
     assert status["therapy"] == {"mode": "stopped"} and status["rate_nl_day"] == 0

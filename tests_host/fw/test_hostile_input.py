@@ -53,7 +53,7 @@ def test_every_field_refuses_hostile_values_while_delivering():
         reply = _reply(sim)
         assert reply["ok"] is False, (label, reply)
         assert reply["error"] in known, (label, reply)
-        assert not sim.pump.safe and not sim.pump.stop_mask, (label, reply)
+        assert not sim.pump.safe and not sim.pump.delivery.stop_mask, (label, reply)
         codes[reply["error"]] = codes.get(reply["error"], 0) + 1
     t_ms += 600_000
     _advance(sim, t_ms)
@@ -79,7 +79,7 @@ def test_log_with_an_infinite_since_or_limit_is_refused_and_delivery_goes_on():
                        (b'{"id": 6, "cmd": "log", "limit": 2.5}', "E_ARG_TYPE")):
         reply = refused(sim.request_raw(body + b"\n"), code)
         assert reply["id"] is not None
-        assert not sim.pump.safe and not sim.pump.stop_mask
+        assert not sim.pump.safe and not sim.pump.delivery.stop_mask
     sim.run_until_s(600 + 3600)
     st = ok(sim.request("status"))
     assert not st["safe_state"] and st["stopped_by"] == []
@@ -102,7 +102,7 @@ def test_signed_fields_with_infinite_values_are_refused_and_change_nothing():
         for token in ("1e400", "-1e400", "1e39"):
             reply = sim.request_raw(fuzzkit.hostile_line(sim, cmd, base, path, token))
             refused(reply, "E_ARG_RANGE")
-            assert not sim.pump.safe and not sim.pump.stop_mask, (cmd, token)
+            assert not sim.pump.safe and not sim.pump.delivery.stop_mask, (cmd, token)
     after = ok(sim.request("status"))
     for key in ("therapy", "demand", "bolus", "rate_nl_day", "step_pl", "t_s"):
         assert after[key] == before[key], key

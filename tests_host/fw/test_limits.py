@@ -81,3 +81,16 @@ def test_saline_is_for_the_bench_only():
     assert reply["kind"] == "calibration" and reply["steps"] == 1000
     sim.run_until_s(600)
     assert sim.mock_pump.pulses == 1000
+
+
+def test_limit_messages_show_doses_in_mcg():
+    # ziconotide: daily dose soft 12 mcg, hard 19.2 mcg (12 000 / 19 200 ng/day)
+    sim = make_sim()
+    ok(sim.request("refill", drug="ziconotide", conc_mcg_ml=25, volume_ml=20))
+    reply = refused(sim.request("program", mode="continuous", dose_mcg_day=12.5), "E_SOFT_LIMIT_DOSE_DAY")
+    assert reply["msg"].startswith("daily dose 12.500 mcg exceeds the soft limit 12 mcg for ziconotide")
+    reply = refused(sim.request("program", mode="continuous", dose_mcg_day=20, confirm=True), "E_HARD_LIMIT_DOSE_DAY")
+    assert reply["msg"] == "daily dose 20 mcg exceeds the hard limit 19.200 mcg for ziconotide"
+    base = {"dose_mcg": 1, "duration_s": 600, "lockout_s": 3600}
+    reply = refused(sim.request("set", demand=dict(base, max_per_day=5), confirm=True), "E_HARD_LIMIT_DEMAND_PER_DAY")
+    assert reply["msg"] == "demand boluses per 24 h 5 exceeds the hard limit 4 for ziconotide"

@@ -241,7 +241,7 @@ def _program(sim):
 
 
 def _journal(sim):
-    sim.pump.write_journal()
+    sim.pump.store.write_journal()
 
 
 def _log_record(sim):

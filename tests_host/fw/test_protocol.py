@@ -83,7 +83,7 @@ def test_info():
 # --- an exception in a command: a refused command, or a fault of the pump (issue 13 item 1) -------
 
 def _delivering(sim):
-    return not sim.pump.safe and not sim.pump.stop_mask and sim.pump.planner.running
+    return not sim.pump.safe and not sim.pump.delivery.stop_mask and sim.pump.delivery.planner.running
 
 
 def test_exception_in_a_read_only_command_is_answered_and_delivery_goes_on():
@@ -98,10 +98,10 @@ def test_exception_in_a_read_only_command_is_answered_and_delivery_goes_on():
     reply = refused(sim.request("log"), "E_INTERNAL")
     assert "bug in a read-only command" in reply["msg"]
     pump.log.records = real_records
-    real_describe = pump.bolus.describe
-    pump.bolus.describe = broken
+    real_describe = pump.delivery.bolus.describe
+    pump.delivery.bolus.describe = broken
     refused(sim.request("status"), "E_INTERNAL")
-    pump.bolus.describe = real_describe
+    pump.delivery.bolus.describe = real_describe
     assert _delivering(sim)
     steps0 = ok(sim.request("status"))["steps"]
     sim.run_until_s(3600)
@@ -137,7 +137,7 @@ def test_exception_after_a_command_began_to_change_the_pump_is_a_fault():
     def broken(*args, **kw):
         raise RuntimeError("bug while applying")
 
-    sim.pump.apply_basal = broken
+    sim.pump.delivery.apply_basal = broken
     reply = refused(sim.request("program", mode="continuous", dose_mcg_day=400), "E_INTERNAL")
     assert "safe state" in reply["msg"]
     assert sim.pump.safe

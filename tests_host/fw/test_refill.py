@@ -175,9 +175,8 @@ def test_refill_due_of_a_24_step_flex_programme_in_closed_form():
     therapy = Therapy()           # set in process: 24 steps as objects do not fit one frame (item 10)
     therapy.set_flex(DAY_S, [h * 3600 for h in range(24)], [20_000 if h % 2 == 0 else 10_000 for h in range(24)])
     calls = _counting_therapy(therapy)
-    sim.pump.therapy = therapy
-    sim.pump.apply_basal()
-    sim.pump.update_forecast()
+    sim.pump.delivery.set_therapy(therapy)
+    sim.pump.commit()
     assert sim.pump.refill_due_s == 2400 * DAY_S
     assert calls[0] <= 50, calls[0]            # per cycle, not per segment: independent of the horizon
 
@@ -186,11 +185,11 @@ def test_refill_due_is_not_computed_inside_the_delivery_loop():
     from firmware import forecast
     sim = filled_sim(500, 2000, 20)
     pump = sim.pump
-    ok(sim.request("bolus", dose_mcg=10, duration_s=600))          # 100 steps: ends inside _deliver
+    ok(sim.request("bolus", dose_mcg=10, duration_s=600))          # 100 steps: ends inside deliver()
     before = ok(sim.request("status"))["refill_due_s"]
     inside = [0]
     calls = [0]
-    real_deliver = pump._deliver
+    real_deliver = pump.delivery.deliver
     real_forecast = forecast.refill_due_s
 
     def deliver(now):
@@ -204,7 +203,7 @@ def test_refill_due_is_not_computed_inside_the_delivery_loop():
         assert inside[0] == 0, "refill_due_s called on the delivery path"
         calls[0] += 1
         return real_forecast(*args)
-    pump._deliver = deliver
+    pump.delivery.deliver = deliver
     forecast.refill_due_s = spy
     try:
         sim.run_until_s(700)

@@ -186,7 +186,7 @@ _EFFECTS = {
 
 def test_every_persisted_setting_has_an_effect_check():
     sim = filled_sim(500, 2000, 20)
-    record = json.loads(persist.settings_payload(sim.pump))
+    record = json.loads(persist.encode_settings(sim.pump.store.settings_snapshot()))
     keys = set(record["cfg"])
     keys.update(k for k in record if k not in ("v", "cfg"))
     assert keys == set(_EFFECTS), sorted(keys ^ set(_EFFECTS))

@@ -1,5 +1,7 @@
 """End to end on the simulator board: protocol -> therapy -> planner -> stepper -> accounting."""
 
+import json
+
 from helpers import DAY_S, NEAR_WRAP, filled_sim, make_sim, ok, refused
 
 
@@ -101,3 +103,44 @@ def test_no_delivery_without_drug_or_programme():
     sim.run_until_s(DAY_S)
     assert sim.mock_pump.pulses == 0
     assert not sim.mock_pump.enabled
+
+
+def test_the_mock_serial_tells_the_host_what_output_waits():
+    """boards/sim/main.py asks the mock link how much output waits (public pending_output), not its
+    buffer: a reply counts until the host takes it, then nothing waits."""
+    sim = make_sim()
+    assert sim.serial.pending_output() == 0
+    sim.serial.push(b'{"id": 7, "cmd": "info"}\n')
+    sim.clock.horizon_ms = sim.clock.elapsed_ms
+    sim.run_to_horizon()
+    waiting = sim.serial.pending_output()
+    out = sim.serial.take_output()
+    assert waiting == len(out) and out.endswith(b"\n")
+    assert json.loads(out)["id"] == 7
+    assert sim.serial.pending_output() == 0 and sim.serial.take_output() == b""
+
+
+def test_misbehave_speeds_up_only_this_pumps_basal_rate_and_gain_1_restores_it():
+    """sim.misbehave wraps this pump's Delivery from boards/sim (the firmware carries no hook): 500
+    mcg/day of 2000 mcg/mL is 250 uL/day, 5000 steps of 50 nL a day, 208.3 an hour; gain 3 gives
+    625 an hour. A second request replaces the fault (3 stays 3, not 9); gain 1 is the designed rate
+    again; a power cycle builds a new Delivery without the fault."""
+    sim = filled_sim(500, 2000, 20)
+    sim.run_until_s(3600)
+
+    def pulses_in_an_hour():
+        before = sim.mock_pump.pulses
+        sim.run_until_s(sim.clock.elapsed_ms // 1000 + 3600)
+        return sim.mock_pump.pulses - before
+
+    assert pulses_in_an_hour() in (208, 209)
+    assert ok(sim.request("sim.misbehave", gain=3))["gain"] == 3
+    assert ok(sim.request("sim.misbehave", gain=3))["gain"] == 3
+    assert pulses_in_an_hour() in (624, 625, 626)
+    assert ok(sim.request("sim.misbehave", gain=1))["gain"] == 1
+    assert pulses_in_an_hour() in (208, 209)
+    ok(sim.request("sim.misbehave", gain=3))
+    ok(sim.request("sim.power_cycle"))
+    sim.run_until_s(sim.clock.elapsed_ms // 1000 + 60)
+    assert pulses_in_an_hour() in (208, 209)
+    assert not hasattr(sim.pump, "test_rate_gain") and not hasattr(sim.pump.delivery, "test_rate_gain")

@@ -42,7 +42,8 @@ def test_long_lived_counters_stay_small_after_years():
     status = ok(sim.request("status"))
     assert status["delivered_pl"] > (1 << 30) * 1000     # the total itself is large ...
     pump = sim.pump
-    objs = (pump.acct, pump.planner, pump.bolus.planner, pump.timebase, pump.log, pump)
+    objs = (pump.delivery.acct, pump.delivery.planner, pump.delivery.bolus.planner, pump.timebase, pump.log, pump,
+            pump.delivery, pump.store)
     for obj in objs:                                     # ... but no stored int is
         for name in dir(obj):
             value = getattr(obj, name)

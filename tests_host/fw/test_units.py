@@ -63,3 +63,23 @@ def test_bounds_are_exact_even_for_floats_near_2_30():
         assert units.whole_int(args, "v", 0, top) == top
     else:
         assert raises(CommandError, units.whole_int, args, "v", 0, top).code == E_ARG_RANGE
+
+
+def test_fmt_scaled_shows_scaled_values_exactly():
+    assert units.fmt_scaled(2400, 1000) == "2.400"
+    assert units.fmt_scaled(3_000_000, 1000) == "3000"
+    assert units.fmt_scaled(19_200, 1000, "mcg") == "19.200 mcg"
+    assert units.fmt_scaled(5, 1000) == "0.005"
+    assert units.fmt_scaled(-1500, 1000) == "-1.500"        # not floor division's -2.500
+    assert units.fmt_scaled(8, 1) == "8" and units.fmt_scaled(8, 1, "x") == "8 x"
+    assert units.fmt_scaled(123_456, 100_000) == "1.23456"
+    assert units.fmt_scaled(240_000_000, 24_000) == "10000"
+    assert units.fmt_scaled(36_000, 24_000) == "1.500"       # not a power of ten: 3 decimals
+    assert units.fmt_scaled(1, 24_000) == "0.000"            # 1/24000 = 0.0000417: towards zero
+
+
+def test_range_errors_name_the_bounds_in_the_argument_s_unit():
+    err = raises(CommandError, units.scaled_int, {"d": 0.0004}, "d", 1000, 1, 2_500)
+    assert err.msg == "'d' must be between 0.001 and 2.500"
+    err = raises(CommandError, units.whole_int, {"c": 65}, "c", 1, 64)
+    assert err.msg == "'c' must be between 1 and 64"

@@ -2,18 +2,26 @@
 `make bench`:
 
     python tools/emu/heap.py            # JSON: the figures below
-    bench_rows()                        # (quantity, measured, budget) rows for tools/bench.py
+    bench_rows()                        # (quantity, measured, budget) rows for tools/bench/cpython_bench.py
 
-1. after boot: the `make build BOARD=pico` deploy (.mpy files on the flash, loaded into RAM, as most
-   users run it) boots with the bench jumper closed; the bench's `sim.state` reports gc.mem_alloc() and
-   gc.mem_free() after a collection: the heap in use once the pump runs.
+Every figure is for the `make build BOARD=pico` deploy (.mpy files on the flash, loaded into RAM, as
+most users run it), booted with the bench jumper closed; the bench's `sim.state` reports gc.mem_alloc()
+and gc.mem_free() after a collection.
+1. after boot: a new pump (empty flash): the heap in use once the pump runs.
 2. peak of a therapy run: the same deploy with tools/emu/heap_main.py as /main.py (the pump built by
    boards/start.py, a collection before every main-loop pass, gc.mem_alloc() after it); a session of
    provisioning, calibration, refill, programmes (a 12-step flex one), a prime, delivery, an alarm,
    status and a 64-record log export; the largest figure of any pass.
-Budgets: issue 15's goal, <= 72 KB in use after boot and <= 88 KB at the peak.
+3. with a full event log, the steady state of a pump in service: the flash starts with the 200 log
+   slots of a simulated pump that has run a while (refills, programmes, boluses, self-tests, setting
+   changes, resets: full_log_slots()). The peak is that of the same session on it; "after boot" is the
+   next boot of what the session left (settings, journal, keys, a full log, the therapy resumed).
+4. the heap each module holds: every module of the deploy imported alone, in dependency order, on the
+   emulated Pico (heap_main.py's module mode); the largest ten in the bench table.
+Budgets: issue 15's goal, <= 72 KB in use after boot and <= 88 KB at the peak (shown on rows 1-3).
 """
 
+import ast
 import json
 import os
 import shutil
@@ -21,6 +29,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
@@ -29,6 +38,8 @@ import pico  # noqa: E402
 
 BOOT_BUDGET = 72 * 1024
 PEAK_BUDGET = 88 * 1024
+TOP_MODULES = 10
+STORAGE_DIR = "data"            # boards/pico/board.py STORAGE_DIR, under the image's root
 
 
 def _therapy_session(p, keys):
@@ -52,28 +63,136 @@ def _therapy_session(p, keys):
     return link.call("sim.state")
 
 
+def full_log_slots(records=260):
+    """{file name: bytes}: the event-log slots of a pump that has run a while, from the simulator
+    (boards/sim on CPython): cycles of refill, a continuous and a 12-step flex programme, a bolus, a
+    self-test, a setting change and a reset, until `records` records were logged (every slot full)."""
+    for extra in (ROOT, os.path.join(ROOT, "hal", "cpython")):
+        if extra not in sys.path:
+            sys.path.insert(0, extra)
+    from boards.sim.board import Simulation
+    sim = Simulation()
+    steps = [{"start_s": i * 7200, "dose_mcg_day": 400 + 10 * i} for i in range(12)]
+
+    def call(cmd, **args):
+        reply = sim.request(cmd, **args)
+        if not reply.get("ok"):
+            raise RuntimeError("simulator refused %s: %r" % (cmd, reply))
+    t_s = 0
+    while sim.pump.log.next_seq < records:
+        call("refill", drug="baclofen", conc_mcg_ml=2000, volume_ml=20)
+        sim.mock_pump.fill(20 * 10 ** 9)
+        call("program", mode="continuous", dose_mcg_day=500)
+        call("program", mode="flex", cycle="day", steps=steps)
+        call("bolus", dose_mcg=10, duration_s=600)
+        t_s += 900
+        sim.run_until_s(t_s)
+        call("selftest")
+        call("set", low_reservoir_ml=2 + (t_s // 900) % 2)
+        sim.power_cycle(60)
+        t_s += 60
+    return {name: data for name, data in sim.flash.files.items() if name.startswith("ev")}
+
+
+def module_order(tree):
+    """The modules of a deploy tree (lib/**/*.mpy) as dotted names, each after the modules its
+    top-level imports name (read from the sources in the repository) and after its packages."""
+    lib = os.path.join(tree, "lib")
+    names = []
+    for dirpath, _dirs, files in os.walk(lib):
+        for f in files:
+            if f.endswith(".mpy"):
+                rel = os.path.relpath(os.path.join(dirpath, f[:-4]), lib).replace(os.sep, ".")
+                names.append(rel[:-len(".__init__")] if rel.endswith(".__init__") else rel)
+    known = set(names)
+
+    def source(name):
+        base = os.path.join(ROOT, *name.split("."))
+        return base + ".py" if os.path.isfile(base + ".py") else os.path.join(base, "__init__.py")
+
+    def deps(name):
+        out = []
+        parts = name.split(".")
+        out += [".".join(parts[:i]) for i in range(1, len(parts))]
+        with open(source(name)) as f:
+            tree_ = ast.parse(f.read())
+        stack = list(tree_.body)
+        while stack:
+            node = stack.pop(0)
+            if isinstance(node, ast.Import):
+                out += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out.append(node.module)
+                out += [node.module + "." + a.name for a in node.names]
+            elif isinstance(node, (ast.If, ast.Try)):
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    for child in getattr(node, field, []):
+                        stack.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+        return [d for d in out if d in known and d != name]
+
+    order = []
+    done = set()
+
+    def visit(name, path):
+        if name in done or name in path:
+            return
+        for dep in deps(name):
+            visit(dep, path + (name,))
+        done.add(name)
+        order.append(name)
+    for name in sorted(names):
+        visit(name, ())
+    return order
+
+
+def _state(img, keys, session=False, save_fs=None):
+    p = pico.EmulatedPico(img, save_fs=save_fs, gpio={pico.BENCH: 0}).start()
+    try:
+        if session:
+            return _therapy_session(p, keys)
+        return p.boot_link(keys=keys).call("sim.state")
+    finally:
+        p.stop()
+
+
 def measure(keep=None):
-    """{"boot": {alloc, free}, "peak": {alloc, free, passes}} in bytes; raises pico.EmulatorError."""
+    """{"boot", "peak", "boot_full", "peak_full": {alloc, free[, passes]}, "modules": [[name, bytes]]}
+    in bytes (modules largest first); raises pico.EmulatorError."""
     from pumpctl import keys as keyfile
     tmp = keep or tempfile.mkdtemp(prefix="pump-heap-")
     try:
         tree = mkfs.deploy_tree("mpy", os.path.join(tmp, "tree"))
-        img = mkfs.image(tree, os.path.join(tmp, "boot.img"))
+        main_py = os.path.join(tree, "main.py")
+        with open(main_py, "rb") as f:
+            board_main = f.read()
         keys = keyfile.generate()
-        p = pico.EmulatedPico(img, gpio={pico.BENCH: 0}).start()
-        try:
-            state = p.boot_link(keys=keys).call("sim.state")
-        finally:
-            p.stop()
-        boot = {"alloc": state["heap_alloc"], "free": state["heap_free"]}
-        shutil.copyfile(os.path.join(HERE, "heap_main.py"), os.path.join(tree, "main.py"))
-        img = mkfs.image(tree, os.path.join(tmp, "peak.img"))
-        p = pico.EmulatedPico(img, gpio={pico.BENCH: 0}).start()
-        try:
-            state = _therapy_session(p, keys)
-        finally:
-            p.stop()
-        return {"boot": boot, "peak": state["heap_peak"]}
+        out = {}
+        state = _state(mkfs.image(tree, os.path.join(tmp, "boot.img")), keys)
+        out["boot"] = {"alloc": state["heap_alloc"], "free": state["heap_free"]}
+        shutil.copyfile(os.path.join(HERE, "heap_main.py"), main_py)
+        out["peak"] = _state(mkfs.image(tree, os.path.join(tmp, "peak.img")), keys, session=True)["heap_peak"]
+        # a full event log: the session on it, then the next boot of what it left
+        data = os.path.join(tree, STORAGE_DIR)
+        os.makedirs(data)
+        for name, blob in full_log_slots().items():
+            with open(os.path.join(data, name), "wb") as f:
+                f.write(blob)
+        full = os.path.join(tmp, "full.img")
+        mkfs.image(tree, full)
+        out["peak_full"] = _state(full, keys, session=True, save_fs=full)["heap_peak"]
+        shutil.rmtree(data)
+        with open(main_py, "wb") as f:
+            f.write(board_main)
+        mkfs.redeploy(full, tree)
+        state = _state(full, keys)
+        out["boot_full"] = {"alloc": state["heap_alloc"], "free": state["heap_free"]}
+        # the heap of each module, imported alone
+        shutil.copyfile(os.path.join(HERE, "heap_main.py"), main_py)
+        with open(os.path.join(tree, "heap_modules.txt"), "w") as f:
+            f.write("\n".join(module_order(tree)) + "\n")
+        state = _state(mkfs.image(tree, os.path.join(tmp, "modules.img")), keys)
+        out["modules"] = sorted(state["heap_modules"], key=lambda m: -(m[1] or 0))
+        return out
     finally:
         if keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -83,26 +202,40 @@ def _kb(n):
     return "%.1f KB" % (n / 1024)
 
 
-def bench_rows():
-    """(quantity, measured, budget) rows; one row saying why when the emulated Pico is unavailable."""
-    reason = pico.unavailable()
-    if reason:
-        return [("heap on the emulated Pico", "not measured: " + reason, "-")]
-    try:
-        m = measure()
-    except pico.EmulatorError as exc:
-        return [("heap on the emulated Pico", "failed: %s" % str(exc).splitlines()[0], "-")]
-    boot, peak = m["boot"], m["peak"]
+def bench_rows(m=None):
+    """(quantity, measured, budget) rows; one row saying why when the emulated Pico is unavailable.
+    `m` is a measure() result (measured here when None)."""
+    if m is None:
+        reason = pico.unavailable()
+        if reason:
+            return [("heap on the emulated Pico", "not measured: " + reason, "-")]
+        try:
+            m = measure()
+        except pico.EmulatorError as exc:
+            return [("heap on the emulated Pico", "failed: %s" % str(exc).splitlines()[0], "-")]
+    boot = m["boot"]
     total = boot["alloc"] + boot["free"]
 
     def figure(d, budget):
         return "%s (%s free): %s" % (_kb(d["alloc"]), _kb(d["free"]), "met" if d["alloc"] <= budget else "NOT met")
-    return [
+    rows = [
         ("heap in use after boot, emulated Pico, .mpy deploy (of %s)" % _kb(total), figure(boot, BOOT_BUDGET),
          "<= %s" % _kb(BOOT_BUDGET)),
-        ("heap peak of a therapy run, emulated Pico (%d wake-ups)" % peak["passes"], figure(peak, PEAK_BUDGET),
-         "<= %s" % _kb(PEAK_BUDGET)),
+        ("heap peak of a therapy run, emulated Pico (%d wake-ups)" % m["peak"]["passes"],
+         figure(m["peak"], PEAK_BUDGET), "<= %s" % _kb(PEAK_BUDGET)),
+        ("heap in use after boot, full event log (200 records), therapy resumed", figure(m["boot_full"], BOOT_BUDGET),
+         "<= %s" % _kb(BOOT_BUDGET)),
+        ("heap peak of the therapy run on a full event log (%d wake-ups)" % m["peak_full"]["passes"],
+         figure(m["peak_full"], PEAK_BUDGET), "<= %s" % _kb(PEAK_BUDGET)),
     ]
+    mods = m["modules"]
+    code = sum(n for _name, n in mods if n)
+    rows.append(("heap of the modules, each imported alone (%d modules)" % len(mods), _kb(code), "-"))
+    for rank, (name, n) in enumerate(mods[:TOP_MODULES]):
+        label = "largest module" if rank == 0 else "  module #%d" % (rank + 1)
+        rows.append(("%s: %s" % (label, name), "import failed" if n is None else "%d B" % n, "-"))
+    return rows
+
 
 if __name__ == "__main__":
     print(json.dumps(measure(), indent=1))

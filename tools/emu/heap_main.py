@@ -5,6 +5,11 @@ Before every main-loop pass the heap is collected; after the pass gc.mem_alloc()
 everything that pass allocated: the most the heap has to hold at once if garbage is collected between
 wake-ups. The largest over the run is the peak. The figures ride on the bench's `sim.state` reply
 ("heap_peak"), so the bench jumper must be closed. This file's own bytecode (about 1 KB) is in them.
+
+With /heap_modules.txt on the flash (module names in an order where each comes after the modules it
+imports, heap.py writes it), every module is first imported alone and its heap cost recorded (the live
+heap after a collection, before and after the import): "heap_modules" in `sim.state`, [name, bytes],
+bytes None if the import failed. That run measures the modules only: its peak is not the pump's.
 """
 
 import gc
@@ -12,6 +17,30 @@ import gc
 import micropython
 
 micropython.kbd_intr(-1)
+
+
+def _module_heap():
+    try:
+        f = open("/heap_modules.txt")
+    except OSError:
+        return None
+    with f:
+        names = f.read().split()
+    out = []
+    for name in names:
+        gc.collect()
+        before = gc.mem_alloc()
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001 - a module that does not import here is reported as None
+            out.append([name, None])
+            continue
+        gc.collect()
+        out.append([name, gc.mem_alloc() - before])
+    return out
+
+
+modules = _module_heap()
 
 from boards import start  # noqa: E402
 from boards.bench import HardwareBench  # noqa: E402
@@ -26,6 +55,8 @@ class PeakBench(HardwareBench):
     def handle(self, pump, req):
         state = HardwareBench.handle(self, pump, req)
         state["heap_peak"] = peak
+        if modules is not None:
+            state["heap_modules"] = modules
         return state
 
 

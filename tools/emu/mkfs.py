@@ -20,14 +20,14 @@ LAYOUTS = ("mpy", "mip")
 
 def deploy_tree(layout, dest):
     """Write the files a deploy puts on the board into the folder `dest` (emptied first): "mpy" is
-    tools/build.py's output for the pico, "mip" the package's urls as .py under lib/ (mip's default
-    target), from the module list package.json is written from (tools/build.py --package-json;
+    tools/deploy/build.py's output for the pico, "mip" the package's urls as .py under lib/ (mip's default
+    target), from the module list package.json is written from (tools/deploy/build.py --package-json;
     tests_host/test_boards.py checks that the file is current). Both have /main.py."""
     if layout not in LAYOUTS:
         raise ValueError("layout %r: use %s" % (layout, " or ".join(LAYOUTS)))
     if os.path.isdir(dest):
         shutil.rmtree(dest)
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    sys.path.insert(0, os.path.join(ROOT, "tools", "deploy"))
     try:
         import build
     finally:
@@ -90,7 +90,7 @@ def _rmtree(fs, path):
 
 
 def redeploy(img, src):
-    """What tools/deploy.py does to a board, on an image: the firmware packages under /lib and
+    """What tools/deploy/deploy.py does to a board, on an image: the firmware packages under /lib and
     /main.py are replaced by the folder `src` (a deploy_tree); /data and everything else stay."""
     fs = _mount(img)
     for pkg in ("/lib/firmware", "/lib/hal", "/lib/boards"):

@@ -1,6 +1,7 @@
 """An emulated Pico for tests and `make bench`: tools/emu/run_pico.mjs (the standard RPI_PICO MicroPython
 image on rp2040js) started with a flash filesystem image, its USB serial on a local socket, and the
-bench rig around it: the button, the bench jumper, the battery and the pump's rotor and pressure sensors.
+bench rig around it: the safe-boot button, the bench jumper, the battery and the pump's rotor and pressure
+sensors.
 
     pico = EmulatedPico(fs_img, save_fs=fs_img).start()
     link = pico.link(keys)                     # pumpctl's PumpLink over socket://127.0.0.1:PORT

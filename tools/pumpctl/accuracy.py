@@ -13,9 +13,8 @@ step log and the true volume of each pulse (measure_on_sim). Evaporation is not 
 """
 
 import math
-import sys
 
-from pumpctl import REPO_ROOT
+from pumpctl import simtree
 
 SAMPLE_S = 30
 TEST_S = 7200
@@ -129,9 +128,7 @@ class InProcessSim:
     sim.pump with noise and wear), without a child process, and the Simulation at hand (`.sim`)."""
 
     def __init__(self, **options):
-        for extra in (str(REPO_ROOT), str(REPO_ROOT / "hal" / "cpython")):
-            if extra not in sys.path:
-                sys.path.append(extra)
+        simtree.firmware_tree()
         from boards.sim.board import Simulation
         self.sim = Simulation(**options)
         self.notices = self.sim.notices

@@ -1,5 +1,6 @@
 """pumpctl: the host CLI for the pump. Each group of subcommands lives in its own module with a
-`register(subparsers)` function; add a module to SUBCOMMAND_MODULES to add commands.
+`register(subparsers)` function, listed once in SUBCOMMAND_MODULES (none registers another; what the
+device commands share is pumpctl.devcmd); add a module there to add commands.
 
 Exit codes (the same for every subcommand, listed in `pumpctl --help`):
   0    done
@@ -21,6 +22,8 @@ SUBCOMMAND_MODULES = (
     "pumpctl.cli_run",
     "pumpctl.cli_bench",
     "pumpctl.cli_device",
+    "pumpctl.cli_keys",
+    "pumpctl.cli_sim",
     "pumpctl.cli_ports",
     "pumpctl.ui.cli",
 )
@@ -63,7 +66,7 @@ def _say(message):
 
 def main(argv=None):
     """Run one command; every error ends in one line on stderr and a documented exit code."""
-    from pumpctl.cli_device import Refused, UsageError
+    from pumpctl.devcmd import Refused, UsageError
     from pumpctl.link import LinkError
     from pumpctl.scenario import ScenarioError
     try:

@@ -19,7 +19,7 @@ def require_plots(what):
     try:
         from pumpctl import plots
     except ImportError:
-        from pumpctl.cli_device import UsageError
+        from pumpctl.devcmd import UsageError
         raise UsageError("%s draws PNGs with matplotlib, which is not installed: pip install 'pumpctl[plot]' "
                          "(or matplotlib; make sim installs it)" % what)
     return plots
@@ -209,12 +209,12 @@ def cmd_report(args):
     require_plots("pumpctl report")
     from pumpctl import mdreport
     from pumpctl import scenario as scenario_mod
-    from pumpctl.cli_run import _progress_printer
+    from pumpctl.runner import progress_printer
     try:
         scenario = scenario_mod.load(args.scenario)
     except scenario_mod.ScenarioError as exc:
         return _err("invalid scenario %s: %s" % (args.scenario, exc), 2)
-    progress = None if args.quiet else _progress_printer(sys.stderr)
+    progress = None if args.quiet else progress_printer(sys.stderr)
     try:
         paths = mdreport.write_report(scenario, args.out, args.interp, args.rate_ul_h, not args.no_accuracy,
                                       progress)

@@ -10,7 +10,10 @@ Rotation later (no jumper needed): pumpctl keys provision --keys new.json --curr
 import json
 import sys
 
+from pumpctl import devview
 from pumpctl import keys as keyfile
+from pumpctl.devcmd import Refused, UsageError, add_connection, call, open_link, run_command
+from pumpctl.link import LinkError
 from pumpctl.sign import ROLES
 
 
@@ -53,8 +56,6 @@ def cmd_dev(args):
 
 
 def cmd_provision(args):
-    from pumpctl.cli_device import Refused, UsageError, call, open_link
-    from pumpctl.link import LinkError
     try:
         new, _, warnings = keyfile.load(args.keys)
         current = keyfile.load(args.current_keys)[0] if args.current_keys else None
@@ -71,7 +72,7 @@ def cmd_provision(args):
         state = call(link, "keys.state")
         info = call(link, "info")
         serial = info.get("serial")
-        if info.get("board") != "sim":      # a board refuses them too (firmware/authstore.py weak_key)
+        if info.get("board") != "sim":      # a board refuses them too (firmware/cmd_keys.py weak_key)
             for role in ROLES:
                 reason = keyfile.weak_reason(new[role]) if role in new else None
                 if reason:
@@ -104,9 +105,6 @@ def cmd_provision(args):
 
 
 def cmd_state(args):
-    from pumpctl import devview
-    from pumpctl.cli_device import call, run_command
-
     def body(link, args):
         reply = call(link, "keys.state")
         info = call(link, "info")
@@ -114,7 +112,7 @@ def cmd_state(args):
     return run_command(args, body)
 
 
-def register(sub, add_connection):
+def register(sub):
     keys = sub.add_parser("keys", help="key files, provisioning (bench step) and rotation")
     ks = keys.add_subparsers(dest="keys_command", required=True)
 

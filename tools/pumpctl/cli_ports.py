@@ -11,7 +11,7 @@ def list_ports():
     try:
         from serial.tools import list_ports as lp
     except ImportError:
-        from pumpctl.cli_device import UsageError
+        from pumpctl.devcmd import UsageError
         raise UsageError("pyserial is not installed: pip install pyserial (make sim installs it)")
     ports = []
     for p in sorted(lp.comports(), key=lambda p: p.device):

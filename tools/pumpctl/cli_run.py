@@ -6,28 +6,7 @@ import sys
 from pumpctl import argtypes
 from pumpctl import scenario as scenario_mod
 from pumpctl.link import INTERPRETERS, LinkError
-from pumpctl.runner import Runner
-from pumpctl.timefmt import format_span
-
-
-def _progress_printer(stream):
-    """Progress on stderr: one rewritten line on a terminal, a line per 10 % otherwise."""
-    tty = hasattr(stream, "isatty") and stream.isatty()
-    last = [-1]
-
-    def progress(t_s, until_s):
-        pct = 100 * t_s // until_s if until_s else 100
-        if pct // 10 == last[0] // 10 and t_s != until_s:
-            return
-        last[0] = pct
-        text = "  simulated %s of %s (%3d%%)" % (format_span(t_s), format_span(until_s), pct)
-        if tty:
-            stream.write("\r" + text + ("\n" if t_s == until_s else ""))
-        else:
-            stream.write(text + "\n")
-        stream.flush()
-
-    return progress
+from pumpctl.runner import Runner, progress_printer
 
 
 def cmd_run(args):
@@ -38,7 +17,7 @@ def cmd_run(args):
         return 2
     for warning in scenario.warnings:
         sys.stderr.write("pumpctl: warning: %s\n" % warning)
-    progress = None if args.quiet else _progress_printer(sys.stderr)
+    progress = None if args.quiet else progress_printer(sys.stderr)
     runner = Runner(scenario, interp=args.interp, start_ticks=args.start_ticks, progress=progress)
     try:
         report = runner.run()

@@ -14,11 +14,12 @@ import socket
 import subprocess
 import sys
 
-from pumpctl import argtypes, devview
+from pumpctl import argtypes, devview, simtree
+from pumpctl.devcmd import UsageError, add_connection, call, run_command, simple
 from pumpctl.link import INTERPRETERS, REPO_ROOT, sim_command
 from pumpctl.timefmt import format_span
 
-FAULTS = ("motor_stall", "occlusion", "disconnect", "battery_low", "battery_eos", "flash_fail", "clear")
+FAULTS = simtree.sim_bench().FAULTS      # the names sim.fault takes (boards/sim/bench.py)
 CHUNK_S = 86400
 
 
@@ -85,7 +86,6 @@ def cmd_serve(args):
 
 
 def _run_body(link, args):
-    from pumpctl.cli_device import UsageError, call
     now_s = call(link, "sim.state")["elapsed_ms"] // 1000
     if (args.until is None) == (args.for_s is None):
         raise UsageError("give --until TIME (since the simulator started) or --for SPAN (from now, %s)"
@@ -117,8 +117,7 @@ def _run_body(link, args):
                                                                          alarms))
 
 
-def register(sub, add_connection):
-    from pumpctl.cli_device import run_command, simple
+def register(sub):
     sim = sub.add_parser("sim", help="serve a simulator that keeps its state (socket or pty) and its bench commands",
                          description="A served simulator keeps its state between commands: `pumpctl sim serve`, "
                                      "then every command with --port socket://127.0.0.1:PORT --dev-keys.")

@@ -22,10 +22,11 @@ import math
 import time
 
 from pumpctl import calibrate as cal
+from pumpctl import simtree
 from pumpctl.catheter import CatheterFifo
 from pumpctl.link import LinkError, PumpLink
 from pumpctl.scenario import ScenarioError
-from pumpctl.timefmt import format_duration
+from pumpctl.timefmt import format_duration, format_span
 
 CHUNK_S = 86400  # progress granularity: one simulated day
 WIRE_COMMANDS = {"fault": "sim.fault", "power_cycle": "sim.power_cycle", "watchdog_reset": "sim.hang"}
@@ -34,8 +35,35 @@ REPORT_KEYS = ("until_s", "delivered_ul", "mock_delivered_ul", "reservoir_ul", "
                "refused", "events", "refill_due_s")
 
 
+def progress_printer(stream, clock=time.monotonic):
+    """A Runner's `progress` for people, on `stream` (stderr): one rewritten line on a terminal, a line
+    per 10 % otherwise, each with the speed so far in simulated days per wall-clock second (counted from
+    this call; `clock` gives monotonic seconds)."""
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    started = clock()
+    last = [-1]
+
+    def progress(t_s, until_s):
+        pct = 100 * t_s // until_s if until_s else 100
+        if pct // 10 == last[0] // 10 and t_s != until_s:
+            return
+        last[0] = pct
+        wall_s = clock() - started
+        speed = "%.1f" % (t_s / 86400 / wall_s) if wall_s > 0 else "-"
+        text = "  simulated %s of %s (%3d%%), %s simulated days/s" % (format_span(t_s), format_span(until_s),
+                                                                     pct, speed)
+        if tty:
+            stream.write("\r" + text + ("\n" if t_s == until_s else ""))
+        else:
+            stream.write(text + "\n")
+        stream.flush()
+
+    return progress
+
+
 # the mocks' realism: scenario "pump" key -> simulator option of the same name, a whole number
-REALISM_OPTIONS = ("noise_ppm", "noise_seed", "wear_ppm_per_ml", "battery_drain_uv_per_day")
+# (boards/sim/bench.py REALISM_LIMITS names them)
+REALISM_OPTIONS = tuple(simtree.sim_bench().REALISM_LIMITS)
 
 
 def sim_options(scenario, start_ticks=0):

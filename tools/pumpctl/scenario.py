@@ -20,7 +20,7 @@ import math
 import re
 import runpy
 
-from pumpctl import REPO_ROOT
+from pumpctl import REPO_ROOT, simtree
 from pumpctl.timefmt import parse_time
 
 
@@ -54,21 +54,19 @@ VERBS = {
                  "residual_tolerance_ml": "number", "demand": "demand", "confirm": "bool"}),
 }
 
-FAULTS = ("motor_stall", "occlusion", "disconnect", "battery_low", "battery_eos", "flash_fail", "clear")
+_SIM_BENCH = simtree.sim_bench()
+FAULTS = _SIM_BENCH.FAULTS      # the names sim.fault takes (boards/sim/bench.py)
 _STEP_KEYS = {"start": "time", "dose_mcg_day": "number"}
 _DEMAND_KEYS = {"dose_mcg": "number", "duration": "time", "lockout": "time", "max_per_day": "number"}
 
 # the simulated hardware: "number" (above 0), or (lo, hi) a whole number in that range (the mocks'
-# realism; the same ranges as boards/sim/bench.py REALISM_LIMITS, checked by a test)
+# realism: boards/sim/bench.py REALISM_LIMITS, the simulator's own table)
 PUMP_SETTINGS = {
     "reservoir_capacity_ml": "number",
     "true_nl_per_step": "number",
     "nl_per_step": "number",
-    "noise_ppm": (0, 1_000_000),
-    "noise_seed": (0, 0xFFFFFFFF),
-    "wear_ppm_per_ml": (0, 1_000_000),
-    "battery_drain_uv_per_day": (0, 4_000_000),
 }
+PUMP_SETTINGS.update(_SIM_BENCH.REALISM_LIMITS)
 
 
 def _check_type(value, kind):

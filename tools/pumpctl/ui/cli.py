@@ -94,7 +94,7 @@ def cmd_ui(args):
         sys.stderr.write("pumpctl: the dashboard needs aiohttp: pip install 'pumpctl[ui]' "
                          "(or make venv in the source tree)\n")
         return 1
-    from pumpctl.cli_device import UsageError, open_link
+    from pumpctl.devcmd import UsageError, open_link
     from pumpctl.link import LinkError
     from pumpctl.ui.device import Device
 

@@ -12,12 +12,15 @@ import math
 import os
 import time
 
+from pumpctl import simtree
 from pumpctl.timefmt import parse_time
 from pumpctl.ui import view
 
 KINDS = ("program", "bolus", "refill")
 MODES = ("continuous", "flex", "minimum", "stopped")
-FAULTS = ("motor_stall", "occlusion", "disconnect", "battery_low", "battery_eos", "clear")
+# the simulator's faults (boards/sim/bench.py FAULTS, the one list) the dashboard may inject: all but
+# flash_fail, which the page neither offers nor shows (scenarios and `pumpctl sim fault` have it)
+FAULTS = tuple(f for f in simtree.sim_bench().FAULTS if f != "flash_fail")
 REVIEW_TTL_S = 600
 MAX_RUN_S = 366 * 86400       # one run-until request moves virtual time at most a year
 

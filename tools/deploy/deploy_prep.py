@@ -1,4 +1,5 @@
-"""Runs ON THE BOARD (`mpremote run tools/deploy_prep.py`), before a deploy copies the new build.
+"""Runs ON THE BOARD (`mpremote run tools/deploy/deploy_prep.py`, from tools/deploy/deploy.py), before a
+deploy copies the new build.
 
 Removes the previous firmware packages under /lib, so no stale module survives a deploy: a leftover
 .py (e.g. from `mpremote mip install`) would otherwise shadow the new .mpy of the same name, since

@@ -1,18 +1,18 @@
-"""Bootstrap for the heap-budget run on the MicroPython unix port (tools/heap_run.py launches it):
+"""Bootstrap of the heap-budget run on the MicroPython unix port (tools/bench/cpython_heap_run.py
+launches it):
 
-    micropython -X heapsize=N tools/heap_boot.py MODE CODE DAYS STORE_DIR SAMPLE_EVERY [CHUNK_S]
+    micropython -X heapsize=N tools/bench/mpy_heap_boot.py MODE CODE DAYS STORE_DIR SAMPLE_EVERY [CHUNK_S]
 
-puts the code where MODE says, then runs heap_scenario.main() from there. Kept tiny: this file is
-compiled from source into the heap it measures.
+puts the code where MODE says, then runs mpy_heap_scenario.main() from there. Kept tiny: this file is
+compiled from source into the heap it measures, and it sets sys.path itself (to the staged code only:
+not tools/bench/repo_path.py, whose repository paths would let an import bypass the staged code).
 
 MODE  CODE          where the bytecode lives
 rom   image file    a ROMFS image (mpremote romfs build) mounted with vfs.VfsRom from memory OUTSIDE
                     the GC heap: the stack area of a parked thread (pthread mmap), filled with
                     readinto() through uctypes.bytearray_at. .mpy imported from a VfsRom execute in
                     place, as from a board's ROMFS partition: the heap holds only data.
-romheap image file  the same image in a bytes object in the heap (the plain unix-port way)
 mpy     directory   .mpy files: loaded INTO the heap
-py      directory   .py sources: compiled into the heap
 """
 
 import gc
@@ -60,30 +60,22 @@ def main():
 
     import vfs
     mode, code = sys.argv[1], sys.argv[2]
-    out = {"code_mode": mode, "image_bytes": 0, "image_in_heap": 0}
+    out = {"code_mode": mode, "image_bytes": 0}
     keep = None
-    if mode in ("rom", "romheap"):
+    if mode == "rom":
         size = os.stat(code)[6]
         out["image_bytes"] = size
-        if mode == "rom":
-            image, keep = _outside_heap(size)
-            with open(code, "rb") as f:
-                f.readinto(image)
-        else:
-            gc.collect()
-            before = gc.mem_alloc()
-            with open(code, "rb") as f:
-                image = f.read()
-            gc.collect()
-            out["image_in_heap"] = gc.mem_alloc() - before
+        image, keep = _outside_heap(size)
+        with open(code, "rb") as f:
+            f.readinto(image)
         vfs.mount(vfs.VfsRom(image), "/rom")
         code = "/rom"
-    elif mode not in ("mpy", "py"):
-        raise SystemExit("heap_boot: unknown mode " + mode)
+    elif mode != "mpy":
+        raise SystemExit("mpy_heap_boot: unknown mode " + mode)
     sys.path[:] = [code]
     out["boot_heap"] = gc.collect() or gc.mem_alloc()
-    import heap_scenario
-    status = heap_scenario.main(sys.argv[3:], out)
+    import mpy_heap_scenario
+    status = mpy_heap_scenario.main(sys.argv[3:], out)
     del keep
     sys.exit(status)
 

@@ -1,21 +1,16 @@
 """Boot time to the first step of resumed therapy, in real time, on the interpreter that runs it
-(MicroPython unix port under `make bench`). Prints one JSON line: {"boot_ms", "first_step_ms"}.
+(`make bench` runs it on the MicroPython unix port, and on CPython beside it). Prints one JSON line:
+{"boot_ms", "first_step_ms"}.
 
 The flash holds what a pump in service holds: settings, a journal and a full event log.
 """
 
 import json
-import sys
 import time
 
-_root = __file__.rpartition("/")[0] + "/.."
-sys.path.insert(0, _root)
-try:
-    import micropython  # noqa: F401
-except ImportError:
-    sys.path.insert(0, _root + "/hal/cpython")
+import repo_path  # noqa: F401  (the repository on sys.path; on CPython the `micropython` stand-in too)
 
-from boards.sim.board import Simulation  # noqa: E402
+from boards.sim.board import Simulation
 
 
 def _us():

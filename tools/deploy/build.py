@@ -1,12 +1,13 @@
-"""Cross-compile the firmware for a board: `python tools/build.py BOARD` (pico | esp32).
+"""Cross-compile the firmware for a board: `python tools/deploy/build.py BOARD` (pico | esp32).
 
 Every module the board needs is compiled with mpy-cross into build/<board>/lib/<package path>.mpy
 (the layout deployed under /lib on the board), the board's main.py is copied as plain source to
 build/<board>/main.py, and a size table is printed. Exits non-zero on any compile error.
 
 `--package-json` rewrites the repo's package.json (for `mpremote mip install`) from the same module
-list, so a new firmware module reaches both install paths: run `python tools/build.py pico --package-json`
-after adding one (tests_host/test_boards.py checks that it is current).
+list, so a new firmware module reaches both install paths: run
+`python tools/deploy/build.py pico --package-json` after adding one (tests_host/test_boards.py checks
+that it is current).
 
 The .mpy files hold bytecode only (no @native code), so they carry no architecture tag: the pico build
 runs on RP2040 and RP2350 alike. `-march` is still passed so native code would target the right CPU.
@@ -20,7 +21,7 @@ import shutil
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/deploy/..
 ARCH = {"pico": "armv6m", "esp32": "xtensawin"}
 
 
@@ -32,7 +33,8 @@ def sources(board):
         for name in sorted(os.listdir(os.path.join(ROOT, pkg))):
             if name.endswith(".py") and name not in ("main.py", "manifest.py"):
                 out.append(pkg + "/" + name)
-    out += ["hal/__init__.py", "hal/interfaces.py", "boards/__init__.py", "boards/bench.py", "boards/start.py"]
+    out += ["hal/__init__.py", "hal/interfaces.py", "boards/__init__.py", "boards/bench.py", "boards/mcu_board.py",
+            "boards/start.py"]
     return sorted(out)
 
 

@@ -1,4 +1,4 @@
-"""Copy a build to a board with mpremote: `python tools/deploy.py BOARD PORT [--dry-run]`.
+"""Copy a build to a board with mpremote: `python tools/deploy/deploy.py BOARD PORT [--dry-run]`.
 
 Steps (each printed before it runs; --dry-run only prints them):
  1. `fs touch :/safe_boot` + `reset`: the board reboots into safe boot (hal/mcu/boot.py), so the pump
@@ -7,10 +7,10 @@ Steps (each printed before it runs; --dry-run only prints them):
     then stops the pump; in the field Ctrl-C is switched off, boards/start.py): close the jumper and
     reset the board, or hold the button while it boots (safe boot), before a deploy.
  2. wait for the serial port to come back (the Pico re-enumerates on USB after a reset).
- 3. in one mpremote session: run tools/deploy_prep.py on the board (removes the old firmware packages),
-    `fs mkdir` the package directories, `fs cp -r` the packages of build/BOARD/lib into /lib, copy
-    main.py to /main.py, remove /safe_boot, and `reset` into the new firmware.
-Run `python tools/build.py BOARD` (or `make build`) first.
+ 3. in one mpremote session: run tools/deploy/deploy_prep.py on the board (removes the old firmware
+    packages), `fs mkdir` the package directories, `fs cp -r` the packages of build/BOARD/lib into
+    /lib, copy main.py to /main.py, remove /safe_boot, and `reset` into the new firmware.
+Run `python tools/deploy/build.py BOARD` (or `make build`) first.
 """
 
 import argparse
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/deploy/..
 BOARDS = ("pico", "esp32")
 PORT_WAIT_S = 15
 
@@ -52,7 +52,7 @@ def commands(board, port, build_dir=None):
     build_dir = build_dir or "build/" + board
     mp = mpremote()
     arm = [mp, "connect", port, "fs", "touch", ":/safe_boot", "+", "reset"]
-    copy = [mp, "connect", port, "run", "tools/deploy_prep.py"]
+    copy = [mp, "connect", port, "run", "tools/deploy/deploy_prep.py"]
     for d in package_dirs(os.path.join(ROOT, build_dir)):
         copy += ["+", "fs", "mkdir", ":" + d]
     # one source per package into the existing /lib (never ":/": mpremote strips it to an empty path)

@@ -1,24 +1,30 @@
 """make bench: speed, exactness and memory figures, printed as a table. Never run by the tests:
 timings depend on the machine. Each row names its budget where the project has one.
 
-Usage: python tools/bench.py [--quick]
+Usage: python tools/bench/cpython_bench.py [--quick] [--only floor,ram,...]
+
+It runs the scripts beside it (mpy_*.py on the MicroPython unix port and the 32-bit build, the heap
+run of cpython_heap_run.py) and the emulated Pico's heap figures (tools/emu/heap.py).
 """
 
 import argparse
+import json
 import os
+import platform
+import resource
+import subprocess
 import sys
 import time
 from fractions import Fraction
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-for extra in (ROOT, ROOT / "hal" / "cpython"):
-    sys.path.append(str(extra))
+import repo_path
+from pumpctl import scenario as scenario_mod
+from pumpctl.link import micropython_binary
+from pumpctl.runner import Runner
 
-from pumpctl import scenario as scenario_mod  # noqa: E402
-from pumpctl.runner import Runner  # noqa: E402
-
+ROOT = Path(repo_path.ROOT).resolve()
+BENCH = ROOT / "tools" / "bench"
 DAY = 86400
 STEP_NL = 50
 FILL = {"do": "refill", "drug": "baclofen", "conc_mcg_ml": 2000, "volume_ml": 20}
@@ -156,24 +162,16 @@ def wear_rows(days=30):
 
 
 def boot_rows():
-    import subprocess
-
-    from pumpctl.link import micropython_binary
     rows = []
     for interp, exe in (("micropython", micropython_binary()), ("cpython", sys.executable)):
-        out = subprocess.run([exe, str(ROOT / "tools" / "bench_boot.py")], capture_output=True, text=True,
-                             timeout=300)
-        data = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+        out = subprocess.run([exe, str(BENCH / "mpy_boot.py")], capture_output=True, text=True, timeout=300)
+        data = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append((interp, "%.1f ms" % data["boot_ms"], "%.1f ms" % data["first_step_ms"]))
     return rows
 
 
 def _micropython_json(script, exe=None):
-    import json
-    import subprocess
-
-    from pumpctl.link import micropython_binary
-    out = subprocess.run([exe or micropython_binary(), str(ROOT / "tools" / script)], capture_output=True,
+    out = subprocess.run([exe or micropython_binary(), str(BENCH / script)], capture_output=True,
                          text=True, timeout=600, cwd=str(ROOT))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -193,7 +191,7 @@ def _alloc_rows():
         if label.startswith("32") and exe is None:
             rows.append(("heap bytes allocated per step, " + label, "not found (PUMP_MPY32)", "0"))
             continue
-        alloc = _micropython_json("bench_alloc.py", exe)
+        alloc = _micropython_json("mpy_alloc.py", exe)
         rows.append(("heap bytes allocated per step, %s (%d steps; %d with a bolus on top)" % (
             label, alloc["steps"], alloc["bolus_steps"]),
             "%d / %d" % (alloc["allocated_bytes"], alloc["bolus_allocated_bytes"]), "0"))
@@ -202,8 +200,7 @@ def _alloc_rows():
 
 def _pico_mpy_bytes():
     import re
-    import subprocess
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "build.py"), "pico"], capture_output=True,
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy" / "build.py"), "pico"], capture_output=True,
                          text=True, timeout=600, cwd=str(ROOT))
     return int(re.search(r"^total \(\d+ files\)\s+(\d+)", out.stdout, re.M).group(1))
 
@@ -227,11 +224,88 @@ def _wakeup_ratio(programme, fault=None, days=3):
     return wakes / days, (steps + tones + house) / days
 
 
-def _seven_years_wall_s():
+# --- cost per step against a floor loop (issue 16) ----------------------------------------------------
+
+FLOOR_STEPS = 3_000_000
+RATIO_GOAL = 20           # issue 16: the 7-year scenario's cost per step at most 20 x the floor
+SEVEN_YEARS_GOAL_S = 60
+
+
+def _cpu_s(cmd):
+    """(CPU seconds, user + system, of the process running cmd; its stdout), from os.wait4."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
+    out, err = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(cmd), err.decode(errors="replace")[-500:]))
+    return usage.ru_utime + usage.ru_stime, out.decode()
+
+
+def floor_us(kind, n=FLOOR_STEPS, repeat=3):
+    """CPU us per pass of the floor loop (tools/bench/mpy_floor.py) on MicroPython: the median of
+    `repeat` runs of n passes, each less the same script's start-up (n = 0)."""
+    exe = micropython_binary()
+    script = str(BENCH / "mpy_floor.py")
+    start_s = min(_cpu_s([exe, script, "0", kind])[0] for _ in range(repeat))
+    runs = sorted(_cpu_s([exe, script, str(n), kind])[0] for _ in range(repeat))
+    return (runs[repeat // 2] - start_s) / n * 1e6
+
+
+def seven_years():
+    """longrun_7y_baclofen on MicroPython through pumpctl's runner: the report, and the CPU seconds of
+    the simulator process (the MicroPython that runs the firmware) and of this host process."""
     data = scenario_mod.load(ROOT / "scenarios" / "longrun_7y_baclofen.json")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
     start = time.monotonic()
-    report = Runner(data, interp="micropython").run()
-    return time.monotonic() - start, report
+    report = Runner(data, interp="micropython").run()   # waits for the simulator to exit
+    wall = time.monotonic() - start
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_after = resource.getrusage(resource.RUSAGE_SELF)
+    sim_cpu = (children_after.ru_utime + children_after.ru_stime) - (children.ru_utime + children.ru_stime)
+    host_cpu = (own_after.ru_utime + own_after.ru_stime) - (own.ru_utime + own.ru_stime)
+    return report, sim_cpu, host_cpu, wall
+
+
+def machine():
+    """The machine the figures come from: CPU model, cores, load, and the MicroPython that ran."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), model)
+    except OSError:
+        pass
+    query = "import sys; print('.'.join(str(v) for v in sys.implementation.version), sys.version.split('; ')[-1])"
+    version = subprocess.run([micropython_binary(), "-c", query], capture_output=True, text=True,
+                             timeout=30).stdout.strip()
+    load = "%.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else "?"
+    return "%s, %d cores, load %s (1 min), %s, MicroPython %s" % (
+        model, os.cpu_count() or 0, load, platform.system(), version.replace("MicroPython ", "build "))
+
+
+def floor_rows():
+    """Rows (quantity, measured, goal): the floor, the 7-year scenario per step against it, its CPU time."""
+    bare = floor_us("bare")
+    mock = floor_us("mock")
+    report, sim_cpu, host_cpu, wall = seven_years()
+    steps = report["steps"]
+    per_step = sim_cpu / steps * 1e6
+    ratio = per_step / bare
+    return [
+        ("floor: a loop that advances a clock, adds to two counters, calls Stepper.step() (counts)",
+         "%.3f us/step" % bare, "-"),
+        ("  the same with the simulator's MockPump.step() (the mock's physics of one pulse)",
+         "%.3f us/step (%.1f x the floor)" % (mock, mock / bare), "-"),
+        ("longrun_7y_baclofen: %d steps, %d wake-ups; CPU per step (MicroPython process)"
+         % (steps, report["wakeups"]), "%.2f us/step = %.1f x the floor" % (per_step, ratio),
+         "<= %d x: %s" % (RATIO_GOAL, "met" if ratio <= RATIO_GOAL else "NOT met")),
+        ("  CPU seconds for the 7 years (MicroPython process; the host runner apart)",
+         "%.1f s (+ %.1f s host; %.1f s wall)" % (sim_cpu, host_cpu, wall),
+         "< %d s: %s" % (SEVEN_YEARS_GOAL_S, "met" if sim_cpu < SEVEN_YEARS_GOAL_S else "NOT met")),
+    ]
 
 
 def budget_rows():
@@ -249,9 +323,6 @@ def budget_rows():
         wakes, needed = _wakeup_ratio(programme, fault)
         rows.append(("wake-ups/day, " + name, "%.0f of %.0f needed (x%.3f)" % (wakes, needed, wakes / needed),
                      "<= x1.05"))
-    wall, report = _seven_years_wall_s()
-    rows.append(("7 simulated years, longrun_7y_baclofen (%d steps, MicroPython)" % report["steps"],
-                 "%.1f s" % wall, "< 60 s"))
     return rows
 
 
@@ -265,33 +336,64 @@ def table(title, header, rows):
         print("  ".join("%-*s" % (w, c) for w, c in zip(widths, row)))
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="30 days instead of 365 (a smoke run)")
-    args = parser.parse_args()
-    days = 30 if args.quick else 365
-    table("Budgets (issue 8)", ("quantity", "measured", "budget"), budget_rows())
-    import heap_run
+def _ram_table(args):
+    import cpython_heap_run
     table("RAM, 30 days of therapy, MicroPython unix port (64-bit: objects about twice a board's)",
-          ("quantity", "value", "budget"), heap_run.bench_rows(30, find_min=not args.quick))
-    sys.path.insert(0, str(ROOT / "tools" / "emu"))
+          ("quantity", "value", "budget"), cpython_heap_run.bench_rows(30, find_min=not args.quick))
+
+
+def _pico_table(args):
+    repo_path.use("tools/emu")
     import heap as pico_heap
     table("Heap on the emulated Pico (RPI_PICO v1.28 image, 32-bit; goal of issue 15)",
           ("quantity", "measured", "budget"), pico_heap.bench_rows())
-    table("Dose error after %d simulated days (MicroPython unix port; budget: within 1 step)" % days,
-          ("mode", "error (steps)", "error (%)", "wake-ups/day", "steps/day", "wall"), mode_rows(days))
-    table("Detection bound: fault injected -> alarm (time, volume moved meanwhile)",
-          ("condition", "minimum rate 48 uL/day", "typical 250 uL/day"), detection_rows())
-    table("Flash wear at 500 mcg/day", ("quantity", "value", "budget"), wear_rows())
-    table("Boot (settings + journal + 200 log records) to the first step of resumed therapy, real time",
-          ("interpreter", "boot", "first step"), boot_rows())
+
+
+def _rtt_table(args):
     from pumpctl.rtt import measure_rtt
     rtt = measure_rtt(n=200, interp="micropython")
     table("Command round trip on the simulator (MicroPython, n=200)", ("command", "median", "p99"),
           [("status (public)", "%.3f ms" % rtt["status_median_ms"], "%.3f ms" % rtt["status_p99_ms"]),
            ("signed command", "%.3f ms" % rtt["signed_median_ms"], "%.3f ms" % rtt["signed_p99_ms"])])
-    table("Wall time per simulated year, continuous 500 mcg/day (5000 steps/day)",
-          ("interpreter", "wall s / simulated year"), speed_rows(min(days, 90)))
+
+
+def _days(args):
+    return 30 if args.quick else 365
+
+
+# the tables in the order printed: name (for --only) -> print it
+TABLES = {
+    "budgets": lambda args: table("Budgets (issue 8)", ("quantity", "measured", "budget"), budget_rows()),
+    "floor": lambda args: table("Cost per step against a floor loop, CPU time (issue 16), on " + machine(),
+                                ("quantity", "measured", "goal"), floor_rows()),
+    "ram": _ram_table,
+    "pico": _pico_table,
+    "dose": lambda args: table(
+        "Dose error after %d simulated days (MicroPython unix port; budget: within 1 step)" % _days(args),
+        ("mode", "error (steps)", "error (%)", "wake-ups/day", "steps/day", "wall"), mode_rows(_days(args))),
+    "detect": lambda args: table("Detection bound: fault injected -> alarm (time, volume moved meanwhile)",
+                                 ("condition", "minimum rate 48 uL/day", "typical 250 uL/day"), detection_rows()),
+    "wear": lambda args: table("Flash wear at 500 mcg/day", ("quantity", "value", "budget"), wear_rows()),
+    "boot": lambda args: table(
+        "Boot (settings + journal + 200 log records) to the first step of resumed therapy, real time",
+        ("interpreter", "boot", "first step"), boot_rows()),
+    "rtt": _rtt_table,
+    "speed": lambda args: table("Wall time per simulated year, continuous 500 mcg/day (5000 steps/day)",
+                                ("interpreter", "wall s / simulated year"), speed_rows(min(_days(args), 90))),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="make bench: speed, exactness and memory figures")
+    parser.add_argument("--quick", action="store_true", help="30 days instead of 365 (a smoke run)")
+    parser.add_argument("--only", metavar="NAME[,NAME]", help="only these tables: " + ", ".join(TABLES))
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(TABLES)
+    unknown = [n for n in names if n not in TABLES]
+    if unknown:
+        parser.error("unknown table %s (choose from %s)" % (", ".join(unknown), ", ".join(TABLES)))
+    for name in names:
+        TABLES[name](args)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,10 @@ ticks start 2 h before their 2**30 wrap, so the first window crosses it.
 
 import gc
 import json
-import sys
 
-_root = __file__.rpartition("/")[0] + "/.."
-sys.path.insert(0, _root)
+import repo_path  # noqa: F401  (the repository on sys.path)
 
-from boards.sim.board import Simulation  # noqa: E402
+from boards.sim.board import Simulation
 
 
 def _window(sim, until_s):

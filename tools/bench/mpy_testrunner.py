@@ -1,6 +1,6 @@
 """A tiny test runner for the MicroPython unix port (no pytest there).
 
-  micropython tools/mpytest.py DIR [DIR ...] [--files=a.py,b.py ...] [--only=file.py::test_x,... ...]
+  micropython tools/bench/mpy_testrunner.py DIR [DIR ...] [--files=a.py,b.py ...] [--only=file.py::test_x,... ...]
 
 Imports every test_*.py in each DIR (or only the --files named), calls every top-level function named
 test_* (or only the --only ones), and prints one JSON line per test ({"file", "test", "outcome",
@@ -17,10 +17,7 @@ import os
 import sys
 import time
 
-
-def _root():
-    here = __file__.rpartition("/")[0] or "."
-    return here + "/.."
+import repo_path  # noqa: F401  (the repository on sys.path; on CPython the `micropython` stand-in too)
 
 
 def run_file(directory, filename, only):
@@ -86,14 +83,8 @@ def main(argv):
         elif a.startswith("--files="):
             files.update(a[8:].split(","))
         elif a.startswith("--"):
-            print("mpytest: unknown option %s" % a)
+            print("mpy_testrunner: unknown option %s" % a)
             return 2
-    root = _root()
-    sys.path.insert(0, root)
-    try:
-        import micropython  # noqa: F401
-    except ImportError:  # the runner tried on CPython
-        sys.path.insert(0, root + "/hal/cpython")
     passed = failed = 0
     for directory in dirs:
         sys.path.insert(0, directory)

@@ -1,5 +1,5 @@
-"""The heap-budget scenario, run INSIDE MicroPython (tools/heap_boot.py on the unix port, or the
-WebAssembly driver in tools/heap_run.py), launched and read by tools/heap_run.py.
+"""The heap-budget scenario, run INSIDE MicroPython (tools/bench/mpy_heap_boot.py on the unix port),
+launched and read by tools/bench/cpython_heap_run.py.
 
 Days of baclofen therapy on the simulator board (boards/sim/board.py, imported, not copied) with its
 mocks for clock, pump, line, battery and buzzer, but with the board's real storage driver
@@ -12,11 +12,10 @@ programme, demand limits and a patient demand, a log read, a power cycle (boot f
 continuous again, status; a final status at the end, which must show no alarm and no safe state.
 
 The live heap is gc.mem_alloc() right after gc.collect(). It is weighed at each stage, after each
-chunk of simulated time, and (sample_every N > 0, unix port only) after every N-th main-loop pass.
+chunk of simulated time, and (sample_every N > 0) after every N-th main-loop pass.
 Prints one line `HEAPRUN {json}`. A MemoryError is caught and reported (`"ok": false`).
 """
 
-import errno
 import gc
 import json
 import sys
@@ -24,7 +23,6 @@ import sys
 import micropython
 
 DAY = 86400
-_ENOENTS = (errno.ENOENT, 44)
 _FLEX_STEPS = [{"start_s": 0, "dose_mcg_day": 400}, {"start_s": 8 * 3600, "dose_mcg_day": 600},
                {"start_s": 20 * 3600, "dose_mcg_day": 300}]
 _DEMAND = {"dose_mcg": 25, "duration_s": 600, "lockout_s": 3600, "max_per_day": 4}
@@ -51,23 +49,6 @@ def _host_flash_class():
             FlashStorage.write(self, name, data)
             self.bytes_written += len(data)
             self.writes += 1
-
-        # The driver takes ENOENT as 2, as every board port raises it; the WebAssembly port raises
-        # emscripten's raw errno, 44 (its errno.ENOENT still says 2).
-        def read(self, name):
-            try:
-                return FlashStorage.read(self, name)
-            except OSError as exc:
-                if exc.args and exc.args[0] in _ENOENTS:
-                    return None
-                raise
-
-        def remove(self, name):
-            try:
-                FlashStorage.remove(self, name)
-            except OSError as exc:
-                if not exc.args or exc.args[0] not in _ENOENTS:
-                    raise
 
     return HostFlash
 
@@ -116,29 +97,16 @@ def _do(sim, act, what):
     _check(act(sim), what)
 
 
-def _import_order(order_file):
-    """Yield each module of `order_file` (one a line, dependencies first) after importing it."""
-    with open(order_file) as f:
-        while True:
-            name = f.readline().strip()
-            if not name:
-                return
-            __import__(name)
-            yield name
-
-
 class Run:
     """The scenario as steps: step() runs up to the next point where the heap is to be weighed and
-    weigh() weighs it. The WebAssembly driver calls each from the top level (that port's gc.collect()
-    frees nothing while Python code is running); main() just alternates them."""
+    weigh() weighs it (from main(), outside the scenario's frames); main() alternates them."""
 
     def __init__(self, argv, out):
-        """argv: days store_dir sample_every [chunk_s [import_order_file]]."""
+        """argv: days store_dir sample_every [chunk_s]."""
         self.days = int(argv[0])
         self.store_dir = argv[1]
         self.sample_every = int(argv[2])
         self.chunk_s = int(argv[3]) if len(argv) > 3 else 3600
-        self.order_file = argv[4] if len(argv) > 4 else None
         self.out = out
         out.update({"days": self.days, "t_s": 0, "ok": False, "passes": 0, "peak_live": 0,
                     "peak_live_t_s": 0, "peak_live_stage": ""})
@@ -146,7 +114,6 @@ class Run:
         out["stage_peak_live"] = {}
         self.stage = "boot"
         self.label = None
-        self._before = 0
         self._steps = self._run()
 
     def step(self):
@@ -172,9 +139,6 @@ class Run:
         value = live()
         if label[0] == "=":               # a stage of the run
             self.out["stage_heap"][label[1:]] = value
-        elif label[0] == "+":             # a module imported on its own (days 0 with an order file)
-            sys.stdout.write("HEAPIMPORT %s %d\n" % (label[1:], value - self._before))
-        self._before = value
         self._peak(value)
 
     def _peak(self, value):
@@ -199,7 +163,7 @@ class Run:
     def _sampled(self, sim):
         """Weigh the live heap after every sample_every-th main-loop pass: the running Pump's
         loop_once is wrapped (an instance attribute; again after every power cycle, which makes a
-        new Pump). The sim has no hook for this: see the report of tools/heap_run.py."""
+        new Pump). The sim has no hook for this."""
         if not self.sample_every:
             return
         plain_pass = sim.pump.loop_once
@@ -224,12 +188,9 @@ class Run:
         return status
 
     def _run(self):
-        """The scenario; yields "=stage", "+module" or "sample" where the heap is to be weighed."""
+        """The scenario; yields "=stage" or "sample" where the heap is to be weighed."""
         out = self.out
         yield "=runner imported"
-        if self.order_file:
-            for name in _import_order(self.order_file):
-                yield "+" + name
         from boards.sim import board as sim_board
         yield "=sim board imported"
         host_flash = _host_flash_class()          # imports hal.mcu.storage, the board's driver
