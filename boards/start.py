@@ -41,11 +41,16 @@ def build(board):
     """The pump on this board's hardware, built as run() starts it (its loop not yet running)."""
     import machine
 
+    from firmware import lazy
+    from_mpy = lazy.from_mpy()
+    if not from_mpy:        # .py sources compile on a fresh heap now, or frozen code: keep it all loaded
+        lazy.preload()
     from firmware.app import Config, Pump
 
     hw = board.make_hardware()
     config = Config()
     config.housekeeping_ms = board.HOUSEKEEPING_MS
+    config.evict_handlers = from_mpy    # .mpy files: each job's code leaves RAM after it (firmware/lazy.py)
     return Pump(hw, config, reset_cause=reset_cause(machine))
 
 

@@ -20,7 +20,7 @@ One shutdown path (shutdown()) makes every output safe.
 
 from micropython import const
 
-from firmware import VERSION, boot, calibration, forecast, stops
+from firmware import VERSION, calibration, lazy, stops
 from firmware.alarms import Alarms
 from firmware.config import Config
 from firmware.control import Control
@@ -77,7 +77,10 @@ class Pump:
     def _boot(self, reset_cause):
         logstore = LogStore(self.hw.storage, self.log.capacity)
         self.log.on_store_error = self.store.log_store_error
-        stop_bits, notes = boot.restore(self.store, logstore, reset_cause)
+        keep = lazy.mark()
+        stop_bits, notes = lazy.module("boot").restore(self.store, logstore, reset_cause)
+        if self.config.evict_handlers:
+            lazy.drop(keep)             # the recovery code runs once
         store = self.store
         if notes.get("settings") == "lost":
             store.memory_error = SETTINGS_LOST
@@ -165,8 +168,11 @@ class Pump:
         delivery.pending = False
         delivery.apply_basal()
         self._update_allowance()
-        self.refill_due_s = forecast.for_delivery(delivery, self.demand, self.config, self.timebase,
-                                                  self.hw.clock.ticks_ms())
+        keep = lazy.mark()
+        self.refill_due_s = lazy.module("forecast").for_delivery(delivery, self.demand, self.config, self.timebase,
+                                                                 self.hw.clock.ticks_ms())
+        if self.config.evict_handlers:
+            lazy.drop(keep)
         self.store.journal_soon()
 
     def _update_allowance(self):

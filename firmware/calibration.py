@@ -11,12 +11,9 @@ allows (issue 13, item 5).
 
 from micropython import const
 
-from firmware import units
-from firmware.errors import E_ARG_RANGE, E_BENCH_DISABLED, CommandError
-
 STEP_TOLERANCE_PCT = const(25)      # a calibration within +/- 25 % of the nominal step
-_MIN_STEP_PL = const(1000)          # the `set` range of a step: 1 nL .. 10 uL
-_MAX_STEP_PL = const(10_000_000)
+MIN_STEP_PL = const(1000)           # the `set` range of a step: 1 nL .. 10 uL
+MAX_STEP_PL = const(10_000_000)
 
 
 def plausible(step_pl, nominal_pl):
@@ -41,19 +38,3 @@ def guard_pulses(volume_pl, step_pl, nominal_pl):
     """Pulses the guard allows for volume_pl (rounded up). Off the step path (may use long ints)."""
     step = guard_step_pl(step_pl, nominal_pl)
     return (volume_pl + step - 1) // step
-
-
-def check_set(req, step_pl, nominal_pl, bench_present, new):
-    """The `set` command's calibration checks, after nl_per_step was parsed (step_pl: the calibration
-    the command leaves; nominal_pl: the nominal step now). `nominal_nl_per_step` only with a bench
-    (simulator or bench jumper: the provisioning bench). Puts a new nominal into `new`; raises
-    CommandError, changing nothing."""
-    if "nominal_nl_per_step" in req:
-        if not bench_present:
-            raise CommandError(E_BENCH_DISABLED, "the nominal step is set on the bench only (bench jumper)")
-        nominal_pl = units.scaled_int(req, "nominal_nl_per_step", 1000, _MIN_STEP_PL, _MAX_STEP_PL)
-        new["nominal_step_pl"] = nominal_pl
-    if not plausible(step_pl, nominal_pl):
-        raise CommandError(E_ARG_RANGE, "a %d pL step is more than %d %% from the pump's nominal %d pL step: "
-                           "refused (a new pump head: set nominal_nl_per_step on the bench)" % (
-                               step_pl, STEP_TOLERANCE_PCT, nominal_pl))

@@ -3,7 +3,16 @@
 from firmware import calibration, limits, stops, units
 from firmware import therapy as th
 from firmware.demand import MAX_PER_DAY_CAP
-from firmware.errors import E_ARG_TYPE, E_BOLUS_ACTIVE, E_CAPACITY, E_RATE, E_STATE, CommandError
+from firmware.errors import (
+    E_ARG_RANGE,
+    E_ARG_TYPE,
+    E_BENCH_DISABLED,
+    E_BOLUS_ACTIVE,
+    E_CAPACITY,
+    E_RATE,
+    E_STATE,
+    CommandError,
+)
 from firmware.params import check_rate, flag, only, require_drug
 from firmware.planner import rate_allowed
 
@@ -104,6 +113,23 @@ def refill(ctl, req):
     return {"reservoir_pl": acct.reservoir_pl(), "refill_due_s": ctl.refill_due_s(), "bridge": do_bridge}
 
 
+def _check_calibration(req, step_pl, nominal_pl, bench_present, new):
+    """The `set` command's calibration checks, after nl_per_step was parsed (step_pl: the calibration
+    the command leaves; nominal_pl: the nominal step now). `nominal_nl_per_step` only with a bench
+    (simulator or bench jumper: the provisioning bench). Puts a new nominal into `new`; raises
+    CommandError, changing nothing."""
+    if "nominal_nl_per_step" in req:
+        if not bench_present:
+            raise CommandError(E_BENCH_DISABLED, "the nominal step is set on the bench only (bench jumper)")
+        nominal_pl = units.scaled_int(req, "nominal_nl_per_step", 1000, calibration.MIN_STEP_PL,
+                                      calibration.MAX_STEP_PL)
+        new["nominal_step_pl"] = nominal_pl
+    if not calibration.plausible(step_pl, nominal_pl):
+        raise CommandError(E_ARG_RANGE, "a %d pL step is more than %d %% from the pump's nominal %d pL step: "
+                           "refused (a new pump head: set nominal_nl_per_step on the bench)" % (
+                               step_pl, calibration.STEP_TOLERANCE_PCT, nominal_pl))
+
+
 def _demand_settings(ctl, value, confirm):
     if value is None:
         return None
@@ -143,14 +169,14 @@ def set_config(ctl, req):
         raise CommandError(E_CAPACITY, "the low-reservoir threshold must be below the capacity")
     step_pl = cfg.step_pl
     if "nl_per_step" in req:
-        step_pl = units.scaled_int(req, "nl_per_step", 1000, 1000, 10_000_000)
+        step_pl = units.scaled_int(req, "nl_per_step", 1000, calibration.MIN_STEP_PL, calibration.MAX_STEP_PL)
         if ctl.bolus.active():
             raise CommandError(E_BOLUS_ACTIVE, "calibrate after the bolus ends")
         if acct.drug and not _rates_ok_at(ctl, ctl.therapy(), acct.conc_mcg_ml, step_pl):
             raise CommandError(E_RATE, "the programme cannot be delivered with %d pL steps" % step_pl)
         new["step_pl"] = step_pl
     # within +/- 25 % of the nominal step (H4)
-    calibration.check_set(req, step_pl, cfg.nominal_step_pl, ctl.hw.bench is not None, new)
+    _check_calibration(req, step_pl, cfg.nominal_step_pl, ctl.hw.bench is not None, new)
     if "minimum_ul_day" in req:
         minimum = units.scaled_int(req, "minimum_ul_day", 1000, 1, 10_000_000)
         check_rate(minimum, step_pl)

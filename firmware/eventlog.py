@@ -40,9 +40,6 @@ class EventLog:
     def add(self, t_s, kind, data=None):
         seq = self.next_seq
         rec = (seq, t_s, kind, data)
-        self.next_seq = (seq + 1) & _SEQ_MASK
-        if self.count == self.capacity:
-            self._drop_oldest()
         self._append(seq)
         self._ram.append(rec)
         store = self.store
@@ -65,169 +62,146 @@ class EventLog:
     def restore(self, recs):
         """Boot: records read back from flash, oldest first (older ones not on flash were dropped).
         They stay in RAM until a LogStore is attached; then only the newest `tail` do."""
-        for rec in recs:
-            if self.count == self.capacity:
-                self._drop_oldest()
-            self._append(rec[0])
-            self._ram.append(rec)
-        if recs:
-            self.next_seq = (recs[-1][0] + 1) & _SEQ_MASK
-            self.dropped = recs[-1][0] + 1 - len(recs)
+        self._restore([r[0] for r in recs], recs)
         if self.store is not None:
             self._trim()
 
     def restore_from(self, store):
-        """Boot: restore(store.load()[0]) with one record at a time in RAM (store: a LogStore); the
-        newest `tail` stay. Returns the count of corrupted slots; raises OSError if the storage fails
+        """Boot: restore(store.load()[0]) holding one record at a time (store: a LogStore); the newest
+        `tail` stay in RAM. Returns the count of corrupted slots; raises OSError if the storage fails
         (the log is then left as it was)."""
         seqs, newest, corrupt = store.scan(self.tail)
-        for seq in seqs:
-            if self.count == self.capacity:
-                self._drop_oldest()
-            self._append(seq)
-        self._ram.extend(newest)
-        if seqs:
-            self.next_seq = (seqs[-1] + 1) & _SEQ_MASK
-            self.dropped = seqs[-1] + 1 - len(seqs)
+        self._restore(seqs, newest)
         return corrupt
 
     def records(self, since_seq=0, limit=64):
         """Records with seq >= since_seq, oldest first, at most `limit`. Raises OSError if one of them
         is neither in RAM nor readable from its slot."""
         out = []
-        runs = self._runs
-        reads = [0]
-        for k in range(0, len(runs), 2):
-            first = runs[k]
-            for i in range(runs[k + 1]):
-                seq = (first + i) & _SEQ_MASK
-                if seq >= since_seq:
-                    out.append(self._get(seq, reads))
-                    if len(out) >= limit:
-                        return out
+        for rec in self._each(since_seq):
+            out.append(rec)
+            if len(out) >= limit:
+                break
         return out
 
     def last(self, kind):
-        """The newest record of that type, or None (reads flash back from the newest: rarely used).
-        Raises OSError like records()."""
-        runs = self._runs
-        reads = [0]
-        for k in range(len(runs) - 2, -1, -2):
-            first = runs[k]
-            for i in range(runs[k + 1] - 1, -1, -1):
-                rec = self._get((first + i) & _SEQ_MASK, reads)
-                if rec[2] == kind:
-                    return rec
-        return None
+        """The newest record of that type, or None. Beyond the newest `tail` it reads the whole log
+        (flash too): rarely used. Raises OSError like records()."""
+        ram = self._ram
+        for i in range(len(ram) - 1, len(ram) - 1 - min(self.count, self.tail), -1):
+            if ram[i][2] == kind:
+                return ram[i]
+        found = None
+        for rec in self._each(0):
+            if rec[2] == kind:
+                found = rec
+        return found
 
     # --- internals ------------------------------------------------------------------------------
-    def _get(self, seq, reads):
-        """Record seq from RAM, else from its slot (reads[0] counts slot reads: a collection every few
-        keeps a long read's garbage small on a board)."""
+    def _each(self, since_seq):
+        """The records with seq >= since_seq, oldest first: from RAM, else from their slot (with a
+        collection every few slot reads: a long read's garbage stays small on a board)."""
+        runs = self._runs
+        reads = 0
+        for k in range(0, len(runs), 2):
+            for i in range(runs[k + 1]):
+                seq = (runs[k] + i) & _SEQ_MASK
+                if seq < since_seq:
+                    continue
+                rec = self._in_ram(seq)
+                if rec is None and self.store is not None:
+                    if _COLLECT and reads and reads % _READS_PER_COLLECT == 0:
+                        gc.collect()
+                    reads += 1
+                    try:
+                        rec = self.store.read(seq)
+                    except OSError as exc:
+                        raise OSError("event log record %d unreadable: %r" % (seq, exc))
+                if rec is None:
+                    raise OSError("event log record %d is no longer on flash" % seq)
+                yield rec
+
+    def _in_ram(self, seq):
         for rec in self._ram:
             if rec[0] == seq:
                 return rec
-        rec = None
-        if self.store is not None:
-            if _COLLECT and reads[0] and reads[0] % _READS_PER_COLLECT == 0:
-                gc.collect()
-            reads[0] += 1
-            try:
-                rec = self.store.read(seq)
-            except OSError as exc:
-                raise OSError("event log record %d unreadable: %r" % (seq, exc))
-        if rec is None:
-            raise OSError("event log record %d is no longer on flash" % seq)
-        return rec
+        return None
+
+    def _restore(self, seqs, recs):
+        for seq in seqs:
+            self._append(seq)
+        self._ram.extend(recs[-self.capacity:])
+        if seqs:
+            self.dropped = seqs[-1] + 1 - len(seqs)
 
     def _append(self, seq):
+        """seq becomes the newest in the log (the oldest is dropped first if the log is full)."""
         runs = self._runs
+        if self.count == self.capacity:
+            old = runs[0]
+            runs[0] = (old + 1) & _SEQ_MASK
+            runs[1] -= 1
+            if not runs[1]:
+                del runs[0:2]
+            ram = self._ram
+            if ram and ram[0][0] == old:
+                ram.pop(0)
+                if old in self._pinned:
+                    self._pinned.remove(old)
+            self.count -= 1
+            self.dropped += 1
         if runs and (runs[-2] + runs[-1]) & _SEQ_MASK == seq:
             runs[-1] += 1
         else:
             runs.append(seq)
             runs.append(1)
         self.count += 1
-
-    def _drop_oldest(self):
-        runs = self._runs
-        seq = runs[0]
-        if runs[1] == 1:
-            del runs[0:2]
-        else:
-            runs[0] = (seq + 1) & _SEQ_MASK
-            runs[1] -= 1
-        ram = self._ram
-        if ram and ram[0][0] == seq:
-            ram.pop(0)
-            if seq in self._pinned:
-                self._pinned.remove(seq)
-        self.count -= 1
-        self.dropped += 1
-
-    def _holds(self, seq):
-        runs = self._runs
-        for k in range(0, len(runs), 2):
-            if (seq - runs[k]) & _SEQ_MASK < runs[k + 1]:
-                return k
-        return -1
+        self.next_seq = (seq + 1) & _SEQ_MASK
 
     def _keep_victim(self, seq):
-        """seq's slot holds seq - capacity: a record still in the log (only when slots were lost at
-        boot) moves to RAM first; if it cannot be read it leaves the log, counted as dropped."""
+        """seq's slot holds seq - capacity: if that record is still in the log (only when slots were
+        lost at boot), it moves to RAM first; if it cannot be read, it leaves the log, counted."""
         runs = self._runs
-        if (seq - runs[0]) & _SEQ_MASK < self.capacity:
-            return                      # the log spans fewer seqs than slots: nothing to overwrite
+        oldest = runs[0]
         victim = (seq - self.capacity) & _SEQ_MASK
-        k = self._holds(victim)
-        if k < 0:
-            return
-        ram = self._ram
-        for rec in ram:
-            if rec[0] == victim:
-                return
+        if (seq - oldest) & _SEQ_MASK < self.capacity or self._in_ram(victim) is not None:
+            return                      # the log spans fewer seqs than slots, or it is in RAM
+        for k in range(0, len(runs), 2):
+            first = runs[k]
+            n = runs[k + 1]
+            at = (victim - first) & _SEQ_MASK
+            if at < n:
+                break
+        else:
+            return                      # lost at boot: not in the log
         try:
             rec = self.store.read(victim)
         except OSError:
             rec = None
-        if rec is None:
-            self._forget(k, victim)
+        if rec is not None:
+            ram = self._ram
+            i = 0
+            while i < len(ram) and (ram[i][0] - oldest) & _SEQ_MASK < (victim - oldest) & _SEQ_MASK:
+                i += 1
+            ram.insert(i, rec)
+            self._pinned.append(victim)
             return
-        oldest = runs[0]
-        at = 0
-        while at < len(ram) and (ram[at][0] - oldest) & _SEQ_MASK < (victim - oldest) & _SEQ_MASK:
-            at += 1
-        ram.insert(at, rec)
-        self._pinned.append(victim)
-
-    def _forget(self, k, seq):
-        """Take seq (in the run at k) out of the log: counted as dropped."""
-        runs = self._runs
-        first = runs[k]
-        n = runs[k + 1]
-        at = (seq - first) & _SEQ_MASK
-        if n == 1:
-            del runs[k:k + 2]
-        elif at == 0:
-            runs[k] = (seq + 1) & _SEQ_MASK
-            runs[k + 1] = n - 1
-        elif at == n - 1:
-            runs[k + 1] = n - 1
-        else:
-            runs[k + 1] = at
-            runs.insert(k + 2, (seq + 1) & _SEQ_MASK)
+        runs[k + 1] = at                # split the run around the lost record
+        if n - at - 1:
+            runs.insert(k + 2, (victim + 1) & _SEQ_MASK)
             runs.insert(k + 3, n - at - 1)
+        if not at:
+            del runs[k:k + 2]
         self.count -= 1
         self.dropped += 1
 
     def _trim(self):
         """Flash holds them: drop from RAM the records older than the newest `tail`, unless pinned."""
         ram = self._ram
-        pinned = self._pinned
         old = len(ram) - min(self.count, self.tail)
         i = 0
         while old > 0:
-            if ram[i][0] in pinned:
+            if ram[i][0] in self._pinned:
                 i += 1
             else:
                 ram.pop(i)

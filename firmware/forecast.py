@@ -4,7 +4,8 @@ Assumes the programme runs as scheduled, a running bolus completes at once, a ru
 its volume at the OLD concentration's rate before the new one takes over (issue 13, item 6), and every
 allowed demand bolus is taken as soon as it is allowed: after the lockout (or the bolus's own duration,
 whichever is longer) and while fewer than max_per_day fall in the last 24 h (item 7: the rule of a
-patient programmer's demand bolus, firmware/demand.py). Demand boluses count whole at their start, so the forecast errs early.
+patient programmer's demand bolus, firmware/demand.py). Demand boluses count whole at their start, so
+the forecast errs early.
 
 Closed form per cycle (item 14): the basal volume up to any second is whole cycles times the cycle's
 volume plus the part of one cycle (<= 24 steps); the demand boluses taken as soon as allowed settle

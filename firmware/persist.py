@@ -27,9 +27,6 @@ CONFIG_KEYS = ("step_pl", "reservoir_capacity_nl", "low_reservoir_nl", "minimum_
                "max_rate_nl_day", "residual_tolerance_nl", "journal_interval_s", "tubing_service_nl",
                "tubing_base_ul", "nominal_step_pl")
 
-KEEP = object()       # an override left out: the present value is kept (firmware/store.py)
-
-
 def encode_settings(snap):
     """snap: {"cfg": {key: int}, "rx": Therapy.snapshot(), "drug": [drug, conc], "demand": [4 ints] or None}."""
     data = {"v": PAYLOAD_VERSION}

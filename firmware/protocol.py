@@ -24,10 +24,10 @@ the resident pump plus one command's code at a time.
 """
 
 import json
-import sys
 
 from micropython import const
 
+from firmware import lazy
 from firmware.auth import Auth
 from firmware.errors import (
     E_ARG_TYPE,
@@ -46,7 +46,6 @@ _SEP = const(0x7E)   # "~"
 _LOG_WINDOW_S = const(600)   # refused demands and command errors: a few records per 10 min, then counts
 
 
-_PACKAGE = "firmware."
 _BENCH = ("commands", "bench")          # every "sim.*" command: the board's bench
 _HANDLERS = {
     "info": ("commands", "info"),
@@ -76,24 +75,7 @@ def handler_entry(cmd):
 
 def load_handler(entry):
     """The handler function of a (module, function) entry, importing its module if needed."""
-    name = _PACKAGE + entry[0]
-    module = sys.modules.get(name)
-    if module is None:
-        __import__(name)
-        module = sys.modules[name]
-    return getattr(module, entry[1])
-
-
-def evict(keep):
-    """Drop from RAM every firmware module loaded since `keep` (the names in sys.modules before)."""
-    package = sys.modules.get("firmware")
-    for name in [n for n in sys.modules if n not in keep]:
-        del sys.modules[name]
-        if package is not None and name.startswith(_PACKAGE):
-            try:
-                delattr(package, name[len(_PACKAGE):])
-            except AttributeError:
-                pass
+    return getattr(lazy.module(entry[0]), entry[1])
 
 
 def split_frame(line):
@@ -129,11 +111,11 @@ class Protocol:
         """One framed line in, one encoded reply line out."""
         if not self._evict:
             return self._handle(line)
-        keep = set(sys.modules)
+        keep = lazy.mark()
         try:
             return self._handle(line)
         finally:
-            evict(keep)
+            lazy.drop(keep)
 
     def _handle(self, line):
         req_id = None

@@ -5,8 +5,12 @@ over the components' snapshots); recovery rules at boot: firmware/boot.py.
 The Store reads the components through their methods and snapshots; it writes none of their fields.
 """
 
-from firmware import persist, stops
+from firmware import lazy, stops
 from firmware.errors import E_STORAGE, CommandError
+
+SETTINGS = "settings"         # record names (firmware/persist.py writes and reads them)
+JOURNAL = "journal"
+KEEP = object()               # an override left out of save_settings(): the present value is kept
 
 # MEMORY_ERROR causes: settings lost at boot (cleared when the settings are written again), journal or
 # log records lost at boot (cleared at the next refill), a write failed (cleared by the next good write)
@@ -17,6 +21,7 @@ WRITE_FAILED = "io"
 
 class Store:
     def __init__(self, hw, config, log, alarms, timebase, delivery, demand, guard):
+        self._evict = config.evict_handlers   # the codec (persist.py) leaves RAM after each write
         self.hw = hw
         self.config = config
         self.log = log
@@ -31,26 +36,33 @@ class Store:
         self.journal_next_s = timebase.wall_s
 
     # --- settings -------------------------------------------------------------------------------
-    def settings_snapshot(self, therapy=None, drug=persist.KEEP, conc=None, config=None, demand=persist.KEEP):
-        """The settings as they will be after a change (the overrides), as persist.encode_settings takes them."""
+    def settings_snapshot(self, therapy=None, drug=KEEP, conc=None, config=None, demand=False):
+        """The settings as they will be after a change, as persist.encode_settings takes them. Overrides:
+        therapy (a Therapy), drug and conc, config ({Config attribute: value}), demand ((dose_ng,
+        duration_s, lockout_s, per_day), None to disable, False to keep)."""
         cfg = self.config
         overrides = config or {}
         acct = self.delivery.acct
+        keys = lazy.module("persist").CONFIG_KEYS
         return {
-            "cfg": {k: overrides[k] if k in overrides else getattr(cfg, k) for k in persist.CONFIG_KEYS},
+            "cfg": {k: overrides[k] if k in overrides else getattr(cfg, k) for k in keys},
             "rx": (therapy or self.delivery.therapy).snapshot(),
-            "drug": [acct.drug if drug is persist.KEEP else drug, acct.conc_mcg_ml if conc is None else conc],
-            "demand": self.demand.settings() if demand is persist.KEEP else (list(demand) if demand else None),
+            "drug": [acct.drug if drug is KEEP else drug, acct.conc_mcg_ml if conc is None else conc],
+            "demand": self.demand.settings() if demand is False else (list(demand) if demand else None),
         }
 
     def save_settings(self, **overrides):
         """Write the settings as they will be after a change, BEFORE the change is made. On a storage
         failure the change must not happen: raises CommandError(E_STORAGE)."""
+        keep = lazy.mark()
         try:
-            self._save(persist.SETTINGS, persist.encode_settings(self.settings_snapshot(**overrides)))
+            self._save(SETTINGS, lazy.module("persist").encode_settings(self.settings_snapshot(**overrides)))
         except OSError as exc:
             self.storage_failed("settings", exc)
             raise CommandError(E_STORAGE, "settings could not be saved (%r): nothing changed" % (exc,))
+        finally:
+            if self._evict:
+                lazy.drop(keep)
         self.storage_ok(settings=True)
         self.journal_due = True
 
@@ -110,18 +122,22 @@ class Store:
         self.journal_next_s = nxt
         if self.delivery.acct.drug is None:
             return
+        keep = lazy.mark()
         try:
-            self._save(persist.JOURNAL, persist.encode_journal(self.journal_snapshot()))
+            self._save(JOURNAL, lazy.module("persist").encode_journal(self.journal_snapshot()))
         except OSError as exc:
             self.storage_failed("journal", exc)
             return
+        finally:
+            if self._evict:
+                lazy.drop(keep)
         self.storage_ok()
 
     # --- storage status -------------------------------------------------------------------------
     def _save(self, name, payload):
         """Write a record; the sequence number is the Store's write counter for that name."""
         seq = self.seq.get(name, 0) + 1
-        persist.save(self.hw.storage, name, seq, payload)
+        lazy.module("persist").save(self.hw.storage, name, seq, payload)
         self.seq[name] = seq
 
     def log_store_error(self, exc):

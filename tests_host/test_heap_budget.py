@@ -63,3 +63,68 @@ def test_flash_contents_are_in_files_not_in_the_heap(staged):
     rep = staged.run(2 * 1024 * 1024, 1, "rom")
     assert rep["ok"], _summary(rep)
     assert rep["flash_files"] > 0 and rep["flash_writes"] > 0
+
+
+# --- the emulated Pico's rows for `make bench` (tools/emu/heap.py): present and named, figures not judged
+
+
+def _pico_heap():
+    sys.path.insert(0, str(ROOT / "tools" / "emu"))
+    try:
+        import heap
+    finally:
+        sys.path.pop(0)
+    return heap
+
+
+def test_pico_heap_rows_name_every_figure():
+    heap = _pico_heap()
+    mods = [["firmware.m%02d" % i, 5000 - 100 * i] for i in range(14)] + [["firmware.broken", None]]
+    m = {"boot": {"alloc": 70 * 1024, "free": 170 * 1024}, "peak": {"alloc": 90 * 1024, "free": 150 * 1024, "passes": 7},
+         "boot_full": {"alloc": 71 * 1024, "free": 169 * 1024},
+         "peak_full": {"alloc": 80 * 1024, "free": 160 * 1024, "passes": 9}, "modules": mods}
+    rows = heap.bench_rows(m)
+    labels = [r[0] for r in rows]
+    assert all(len(r) == 3 for r in rows)
+    assert labels[0].startswith("heap in use after boot") and rows[0][1].endswith(": met") and rows[0][2] == "<= 72.0 KB"
+    assert labels[1].startswith("heap peak of a therapy run") and "7 wake-ups" in labels[1]
+    assert rows[1][1].endswith("NOT met") and rows[1][2] == "<= 88.0 KB"
+    assert "full event log (200 records)" in labels[2] and rows[2][2] == "<= 72.0 KB"
+    assert "full event log" in labels[3] and "9 wake-ups" in labels[3] and rows[3][2] == "<= 88.0 KB"
+    assert "15 modules" in labels[4] and rows[4][1] == "%.1f KB" % (sum(5000 - 100 * i for i in range(14)) / 1024)
+    assert labels[5] == "largest module: firmware.m00" and rows[5][1] == "5000 B"
+    assert [r[0].split(": ")[1] for r in rows[5:]] == ["firmware.m%02d" % i for i in range(heap.TOP_MODULES)]
+
+
+def test_pico_heap_rows_say_why_when_the_emulator_is_missing(monkeypatch):
+    heap = _pico_heap()
+    monkeypatch.setattr(heap.pico, "unavailable", lambda: "node is not on PATH")
+    assert heap.bench_rows() == [("heap on the emulated Pico", "not measured: node is not on PATH", "-")]
+
+
+def test_module_order_imports_before_importers(tmp_path):
+    heap = _pico_heap()
+    tree = heap.mkfs.deploy_tree("mpy", str(tmp_path / "tree"))
+    order = heap.module_order(tree)
+    on_board = sorted(str(p.relative_to(tmp_path / "tree" / "lib"))[:-4].replace("/", ".").replace(".__init__", "")
+                      for p in (tmp_path / "tree" / "lib").rglob("*.mpy"))
+    assert sorted(order) == on_board
+    at = {name: i for i, name in enumerate(order)}
+    for first, then in (("firmware", "firmware.app"), ("firmware.eventlog", "firmware.app"),
+                        ("firmware.record", "firmware.logstore"), ("firmware.errors", "firmware.protocol"),
+                        ("hal.interfaces", "hal.mcu.storage"), ("boards", "boards.pico.board")):
+        assert at[first] < at[then], (first, then)
+
+
+def test_full_log_slots_fill_every_slot_with_the_newest_records():
+    import json
+    heap = _pico_heap()
+    slots = heap.full_log_slots(records=230)
+    assert sorted(slots) == ["ev%03d" % i for i in range(200)]
+    seqs = []
+    for name, data in slots.items():
+        seq, _t_s, kind, _data = json.loads(data[9:-4])      # record.py: 9 bytes of header, 4 of CRC
+        assert name == "ev%03d" % (seq % 200) and isinstance(kind, str)
+        seqs.append(seq)
+    newest = max(seqs)
+    assert newest >= 229 and sorted(seqs) == list(range(newest - 199, newest + 1))

@@ -22,7 +22,7 @@ LAYERS = (
     ("leaves", {"errors", "units", "limits", "druglib", "roles", "hmac_sha256", "record", "timebase", "tones",
                 "planner", "therapy", "accounting", "bolus", "demand", "guard", "monitors", "eventlog", "logstore",
                 "framing", "calibration", "ratelog", "alarms", "forecast", "persist", "authstore", "auth", "stops",
-                "config", "params"}),
+                "config", "params", "lazy"}),
     ("step", {"delivery"}),
     ("supervise", {"supervisor"}),
     ("persist", {"store", "boot"}),

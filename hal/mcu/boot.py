@@ -1,7 +1,7 @@
 """Boot-time recovery check shared by the boards' main.py.
 
 The pump must not start (and the watchdog must not be armed) when a person asks for the REPL:
-  - the patient/bench button is held while the board boots, or
+  - the safe-boot button (the board file's PINS["safe_boot"]) is held while the board boots, or
   - a flag file (default /safe_boot) exists on the flash; create it with
     `mpremote fs touch :/safe_boot`, remove it with `mpremote fs rm :/safe_boot`.
 """

@@ -42,7 +42,7 @@ def _data(i):
 
 
 def _kind(i):
-    return ("alarm_raise", "program", "selftest")[i % 3]
+    return "refill" if i == 100 else ("alarm_raise", "program", "selftest")[i % 3]
 
 
 def _log(flash, tail=TAIL):
@@ -106,6 +106,7 @@ def test_a_full_log_reads_back_every_record_with_a_tail_in_ram():
     assert log.count == CAP and log.dropped == 60 and log.next_seq == CAP + 60
     _same(log, model)
     assert model.recs[0] == (60, 1000 + 7 * 60, "alarm_raise", None)
+    assert log.last("refill") == model.recs[100 - 60] and log.last("bolus_start") is None   # read from flash
     # the newest TAIL records come from RAM: with the flash unreadable they are still served ...
     flash.fail_reads = True
     assert log.records(CAP + 60 - TAIL, 64) == model.recs[-TAIL:]

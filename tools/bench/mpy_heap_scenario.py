@@ -157,7 +157,19 @@ class Run:
         out["final_alloc"] = gc.mem_alloc()
         out["final_free"] = gc.mem_free()
         out["mem_peak_counter"] = micropython.mem_peak() if hasattr(micropython, "mem_peak") else None
-        sys.stdout.write("HEAPRUN " + json.dumps(out) + "\n")
+        sys.stdout.write("HEAPRUN ")
+        try:
+            json.dump(out, sys.stdout)        # streamed: the report needs no large string of its own
+        except MemoryError:                   # a heap too small even for that: what is known, in pieces
+            sys.stdout.write('{"ok": false, "error": "MemoryError", "memory_error": true, "stage_heap": {')
+            sep = ""
+            for name in out["stage_heap"]:
+                sys.stdout.write(sep)
+                json.dump(name, sys.stdout)
+                sys.stdout.write(": %d" % out["stage_heap"][name])
+                sep = ", "
+            sys.stdout.write("}}")
+        sys.stdout.write("\n")
         return 0 if out["ok"] else 1
 
     def _sampled(self, sim):

@@ -156,8 +156,9 @@ def _state(img, keys, session=False, save_fs=None):
 
 
 def measure(keep=None):
-    """{"boot", "peak", "boot_full", "peak_full": {alloc, free[, passes]}, "modules": [[name, bytes]]}
-    in bytes (modules largest first); raises pico.EmulatorError."""
+    """{"boot", "peak", "boot_full", "peak_full": {alloc, free[, passes, cmd]}, "peak_by_cmd",
+    "peak_full_by_cmd": {command: alloc}, "before_imports": heap in use before the first import,
+    "modules": [[name, bytes]]} in bytes (modules largest first); raises pico.EmulatorError."""
     from pumpctl import keys as keyfile
     tmp = keep or tempfile.mkdtemp(prefix="pump-heap-")
     try:
@@ -170,7 +171,8 @@ def measure(keep=None):
         state = _state(mkfs.image(tree, os.path.join(tmp, "boot.img")), keys)
         out["boot"] = {"alloc": state["heap_alloc"], "free": state["heap_free"]}
         shutil.copyfile(os.path.join(HERE, "heap_main.py"), main_py)
-        out["peak"] = _state(mkfs.image(tree, os.path.join(tmp, "peak.img")), keys, session=True)["heap_peak"]
+        state = _state(mkfs.image(tree, os.path.join(tmp, "peak.img")), keys, session=True)
+        out["peak"], out["peak_by_cmd"] = state["heap_peak"], state["heap_by_cmd"]
         # a full event log: the session on it, then the next boot of what it left
         data = os.path.join(tree, STORAGE_DIR)
         os.makedirs(data)
@@ -179,7 +181,8 @@ def measure(keep=None):
                 f.write(blob)
         full = os.path.join(tmp, "full.img")
         mkfs.image(tree, full)
-        out["peak_full"] = _state(full, keys, session=True, save_fs=full)["heap_peak"]
+        state = _state(full, keys, session=True, save_fs=full)
+        out["peak_full"], out["peak_full_by_cmd"] = state["heap_peak"], state["heap_by_cmd"]
         shutil.rmtree(data)
         with open(main_py, "wb") as f:
             f.write(board_main)
@@ -191,7 +194,8 @@ def measure(keep=None):
         with open(os.path.join(tree, "heap_modules.txt"), "w") as f:
             f.write("\n".join(module_order(tree)) + "\n")
         state = _state(mkfs.image(tree, os.path.join(tmp, "modules.img")), keys)
-        out["modules"] = sorted(state["heap_modules"], key=lambda m: -(m[1] or 0))
+        out["before_imports"] = state["heap_modules"][0][1]
+        out["modules"] = sorted(state["heap_modules"][1:], key=lambda m: -(m[1] or 0))
         return out
     finally:
         if keep is None:
@@ -221,11 +225,13 @@ def bench_rows(m=None):
     rows = [
         ("heap in use after boot, emulated Pico, .mpy deploy (of %s)" % _kb(total), figure(boot, BOOT_BUDGET),
          "<= %s" % _kb(BOOT_BUDGET)),
-        ("heap peak of a therapy run, emulated Pico (%d wake-ups)" % m["peak"]["passes"],
+        ("heap peak of a therapy run, emulated Pico (%d wake-ups; at '%s')" % (m["peak"]["passes"],
+                                                                              m["peak"].get("cmd", "?")),
          figure(m["peak"], PEAK_BUDGET), "<= %s" % _kb(PEAK_BUDGET)),
         ("heap in use after boot, full event log (200 records), therapy resumed", figure(m["boot_full"], BOOT_BUDGET),
          "<= %s" % _kb(BOOT_BUDGET)),
-        ("heap peak of the therapy run on a full event log (%d wake-ups)" % m["peak_full"]["passes"],
+        ("heap peak of the therapy run on a full event log (%d wake-ups; at '%s')" % (
+            m["peak_full"]["passes"], m["peak_full"].get("cmd", "?")),
          figure(m["peak_full"], PEAK_BUDGET), "<= %s" % _kb(PEAK_BUDGET)),
     ]
     mods = m["modules"]

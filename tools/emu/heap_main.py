@@ -3,13 +3,16 @@ built as boards/start.py builds it, its main loop run with the heap watched.
 
 Before every main-loop pass the heap is collected; after the pass gc.mem_alloc() is the live heap plus
 everything that pass allocated: the most the heap has to hold at once if garbage is collected between
-wake-ups. The largest over the run is the peak. The figures ride on the bench's `sim.state` reply
-("heap_peak"), so the bench jumper must be closed. This file's own bytecode (about 1 KB) is in them.
+wake-ups. The largest over the run is the peak ("cmd": the command that pass served, "-" for none).
+"heap_by_cmd" holds the largest figure of the passes that served each command. The figures ride on the
+bench's `sim.state` reply ("heap_peak"), so the bench jumper must be closed. This file's own bytecode
+and objects (about 2 KB) are in them.
 
 With /heap_modules.txt on the flash (module names in an order where each comes after the modules it
 imports, heap.py writes it), every module is first imported alone and its heap cost recorded (the live
 heap after a collection, before and after the import): "heap_modules" in `sim.state`, [name, bytes],
-bytes None if the import failed. That run measures the modules only: its peak is not the pump's.
+bytes None if the import failed; the first entry is the heap in use before the first import (the
+runtime and this file). That run measures the modules only: its peak is not the pump's.
 """
 
 import gc
@@ -26,7 +29,8 @@ def _module_heap():
         return None
     with f:
         names = f.read().split()
-    out = []
+    gc.collect()
+    out = [["(before any import)", gc.mem_alloc()]]
     for name in names:
         gc.collect()
         before = gc.mem_alloc()
@@ -48,13 +52,27 @@ from boards.pico import board  # noqa: E402
 
 pump = start.build(board)
 gc.collect()
-peak = {"alloc": gc.mem_alloc(), "free": gc.mem_free(), "passes": 0}
+peak = {"alloc": gc.mem_alloc(), "free": gc.mem_free(), "passes": 0, "cmd": "-"}
+by_cmd = {}
+served = [None]      # the command of the line the pass handed to the protocol
+_handle = pump.protocol.handle
+
+
+def _watched_handle(line):
+    if isinstance(line, bytes):
+        at = line.find(b'"cmd": "') + 8
+        served[0] = str(line[at:line.find(b'"', at)], "utf-8") if at >= 8 else "?"
+    return _handle(line)
+
+
+pump.protocol.handle = _watched_handle
 
 
 class PeakBench(HardwareBench):
     def handle(self, pump, req):
         state = HardwareBench.handle(self, pump, req)
         state["heap_peak"] = peak
+        state["heap_by_cmd"] = by_cmd
         if modules is not None:
             state["heap_modules"] = modules
         return state
@@ -62,10 +80,15 @@ class PeakBench(HardwareBench):
 
 pump.hw.bench = PeakBench()
 while True:
+    served[0] = None
     gc.collect()
     pump.loop_once()
     used = gc.mem_alloc()
     peak["passes"] += 1
+    cmd = served[0] or "-"
+    if used > by_cmd.get(cmd, 0):
+        by_cmd[cmd] = used
     if used > peak["alloc"]:
         peak["alloc"] = used
         peak["free"] = gc.mem_free()
+        peak["cmd"] = cmd
