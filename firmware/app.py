@@ -83,9 +83,9 @@ class Pump:
             lazy.drop(keep)             # the recovery code runs once
         store = self.store
         if notes.get("settings") == "lost":
-            store.memory_error = SETTINGS_LOST
+            store.lost_at_boot(SETTINGS_LOST)
         elif self.alarms.is_active("MEMORY_ERROR"):
-            store.memory_error = DATA_LOST
+            store.lost_at_boot(DATA_LOST)
         wall = self.timebase.wall_s
         self.log.add(wall, "boot", {"version": VERSION, "board": self.hw.board, "cause": reset_cause})
         self.supervisor.boot_report(wall)
@@ -96,7 +96,7 @@ class Pump:
             self.delivery.block(stops.EMPTY)
         elif acct.drug is not None and acct.reservoir_nl <= self.config.low_reservoir_nl:
             self.alarms.raise_alarm("LOW_RESERVOIR", wall)
-        store.journal_next_s = wall
+        store.start_journal(wall)
         self.commit()
         store.write_journal()
 
@@ -165,7 +165,7 @@ class Pump:
         """After a change: the basal rate due now, the guard's 24 h allowance, the refill forecast, and
         the journal at the end of this pass. Never on the step path (there: Delivery.pending)."""
         delivery = self.delivery
-        delivery.pending = False
+        delivery.clear_pending()
         delivery.apply_basal()
         self._update_allowance()
         keep = lazy.mark()
@@ -240,20 +240,25 @@ class Pump:
         self.housekeeping_runs = 0 if self.housekeeping_runs >= _TICKS_MASK else self.housekeeping_runs + 1
         wall = self.timebase.wall_s
         self.supervisor.housekeeping(wall)
-        self.alarms.update_sound(wall)   # a silence (ack) that ran out sounds again
+        if self.alarms.active:
+            self.alarms.update_sound(wall)   # a silence (ack) that ran out sounds again
         self.protocol.housekeeping()     # bounded logs: write the counts of windows that are over
         self.store.due(wall)
-        self._check_tubing(wall)
+        if self.config.tubing_service_nl and not self.tubing_warned:
+            self._check_tubing(wall)
+
+    def restart_tubing_reminder(self):
+        """A calibration or a new service interval: the TUBING_SERVICE reminder may come again."""
+        self.tubing_warned = False
 
     def _check_tubing(self, wall_s):
         """Peristaltic tubing wears: remind once after tubing_service_nl since the last calibration."""
         cfg = self.config
-        if cfg.tubing_service_nl and not self.tubing_warned:
-            used_ul = self.delivery.acct.delivered_ul() - cfg.tubing_base_ul
-            if used_ul * 1000 >= cfg.tubing_service_nl:
-                self.tubing_warned = True
-                self.log.add(wall_s, "warning", {"code": "TUBING_SERVICE", "used_ul": used_ul,
-                                                 "detail": "replace the tubing and calibrate"})
+        used_ul = self.delivery.acct.delivered_ul() - cfg.tubing_base_ul
+        if used_ul * 1000 >= cfg.tubing_service_nl:
+            self.tubing_warned = True
+            self.log.add(wall_s, "warning", {"code": "TUBING_SERVICE", "used_ul": used_ul,
+                                             "detail": "replace the tubing and calibrate"})
 
     # --- the one shutdown path ------------------------------------------------------------------
     def shutdown(self, reason):

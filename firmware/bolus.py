@@ -36,8 +36,7 @@ class BolusChannel:
         self.steps_total = steps
         self.dose_ng = dose_ng
         self.started_s = wall_s
-        self.planner.rate_nl_day = rate_nl_day
-        self.planner.reset_progress(at_ticks)
+        self.planner.start_fresh(rate_nl_day, at_ticks)
 
     def on_step(self):
         """Called after a bolus step went out. True when that was the last one. Allocation-free."""

@@ -71,7 +71,7 @@ def restore(store, logstore, reset_cause):
     if journal is not None:
         journal_t = journal["t"]
         if rtc < journal_t:
-            tb.wall_s = journal_t
+            tb.resume_at(journal_t)
             notes["off_max_s"] = None  # unknown: the RTC did not keep time
             clock.set_rtc_s(journal_t)
         else:

@@ -66,7 +66,7 @@ class Control:
     def begin(self):
         """Every check has passed: the command now changes the pump. From here on an exception is a
         fault of the pump (half a change: the safe state), no longer a refused command."""
-        self._protocol.acting = True
+        self._protocol.begin_change()
 
     def commit(self):
         """After a change: rates, the guard's allowance, the forecast and the journal follow it."""
@@ -106,7 +106,7 @@ class Control:
             else:
                 setattr(cfg, key, value)
         if "step_pl" in changes or "tubing_service_nl" in changes:
-            self._pump.tubing_warned = False
+            self._pump.restart_tubing_reminder()
 
     def start_bolus(self, kind, steps, rate_nl_day, dose_ng, guard_pulses, duration_s):
         """A bolus on top of the basal rate; the guard is granted guard_pulses for duration_s first

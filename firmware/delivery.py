@@ -202,6 +202,10 @@ class Delivery:
         self.apply_basal()
         self.pending = True
 
+    def clear_pending(self):
+        """The Pump committed the change (Pump.commit)."""
+        self.pending = False
+
     def blocked_by(self, bits):
         """True if any of these STOP_* bits holds delivery."""
         return self.stop_mask & bits != 0

@@ -80,6 +80,11 @@ class Planner:
         self._cost = new_cost
         self._restart(progress, at_ticks)
 
+    def start_fresh(self, rate_nl_day, at_ticks):
+        """Run at rate_nl_day from at_ticks with nothing accrued (a bolus starting)."""
+        self.rate_nl_day = rate_nl_day
+        self._restart(0, at_ticks)
+
     def reset_progress(self, at_ticks):
         """Forget the partial step (after a refill or a stop that must not carry credit)."""
         self._restart(0, at_ticks)

@@ -97,6 +97,10 @@ class Protocol:
         self.demand_refusals = RateLog(log, timebase, "demand_refused", _LOG_WINDOW_S, 3)
         self._errors = RateLog(log, timebase, "cmd_error", _LOG_WINDOW_S, 2)
 
+    def begin_change(self):
+        """The command being served now changes the pump (Control.begin)."""
+        self.acting = True
+
     def housekeeping(self):
         """Called by the main loop's housekeeping: close the bounded logs' windows that are over."""
         now = self._timebase.mono_s()

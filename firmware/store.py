@@ -133,7 +133,15 @@ class Store:
                 lazy.drop(keep)
         self.storage_ok()
 
+    def start_journal(self, wall_s):
+        """Boot: the scheduled journal writes start their grid at wall_s."""
+        self.journal_next_s = wall_s
+
     # --- storage status -------------------------------------------------------------------------
+    def lost_at_boot(self, kind):
+        """Boot found SETTINGS_LOST or DATA_LOST (MEMORY_ERROR is raised): what clears it later."""
+        self.memory_error = kind
+
     def _save(self, name, payload):
         """Write a record; the sequence number is the Store's write counter for that name."""
         seq = self.seq.get(name, 0) + 1

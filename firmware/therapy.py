@@ -53,13 +53,8 @@ class Therapy:
         self.mode = STOPPED
 
     def copy(self):
-        other = Therapy()
-        other.mode = self.mode
-        other.dose_ng_day = self.dose_ng_day
-        other.cycle_s = self.cycle_s
-        other.starts_s = self.starts_s
-        other.doses_ng_day = self.doses_ng_day
-        return other
+        """An equal, independent Therapy (a programme is built on a copy, then replaces the old one)."""
+        return from_snapshot(self.snapshot())
 
     def snapshot(self):
         """[mode, dose_ng_day, cycle_s, starts_s, doses_ng_day] for the settings record (from_snapshot)."""

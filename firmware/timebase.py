@@ -53,6 +53,10 @@ class Timebase:
         """Wall second (floor) at `ticks`, which may lie a little before or after the last update."""
         return self.wall_s + (self.sub_ms + self._clock.ticks_diff(ticks, self.ticks)) // 1000
 
+    def resume_at(self, wall_s):
+        """Boot without a kept RTC: the wall clock goes on from the journal's time (not a jump)."""
+        self.wall_s = wall_s
+
     def mono_s(self):
         return self.wall_s - self.jump_s
 

@@ -153,3 +153,29 @@ def test_every_handler_in_the_command_table_exists():
         assert module in HANDLERS, module
         assert callable(getattr(importlib.import_module("firmware." + module), function)), (module, function)
     assert {m for m, _ in entries} == HANDLERS
+
+
+WIRING = {"listener", "on_store_error", "store", "after_step", "on_shutdown", "control"}   # hooks the builder sets
+RECORDS = {"config", "cfg", "_config"}    # Config: a plain record of settings, set by name
+
+
+def test_no_firmware_module_writes_another_objects_field():
+    """Components own their state: others call their methods. Exceptions, by name: the hooks the
+    Pump wires at construction (app.py, boot.py) and the Config record."""
+    bad = []
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            targets = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            for target in targets:
+                for t in (target.elts if isinstance(target, ast.Tuple) else [target]):
+                    if not isinstance(t, ast.Attribute) or (isinstance(t.value, ast.Name) and t.value.id == "self"):
+                        continue
+                    base = t.value.attr if isinstance(t.value, ast.Attribute) else getattr(t.value, "id", None)
+                    if base in RECORDS or (name in ("app", "boot") and t.attr in WIRING):
+                        continue
+                    bad.append("%s line %d: assigns .%s" % (name, node.lineno, t.attr))
+    assert bad == []
