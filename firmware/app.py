@@ -201,11 +201,11 @@ class Pump:
             line = self.reader.poll()
             if line is None:
                 return
-            self.hw.serial.write(self.protocol.handle(line))
+            self.protocol.send(self.protocol.handle(line), self.hw.serial)
             n += 1
 
     def notify(self, obj):
-        self.hw.serial.write(self.protocol.encode(obj))
+        self.protocol.send(obj, self.hw.serial)
 
     def _on_record(self, rec):
         kind = rec[2]

@@ -32,8 +32,7 @@ def restore(store, logstore, reset_cause):
     cfg = store.config
     notes = {"cause": reset_cause}
     try:
-        recs, corrupt = logstore.load()
-        log.restore(recs)
+        corrupt = log.restore_from(logstore)      # one record in RAM at a time (a full log is 200)
         if corrupt:
             notes["log_corrupt"] = corrupt
     except OSError:

@@ -108,11 +108,19 @@ class Protocol:
         self._errors.flush(now)
         self.auth.housekeeping(now)
 
-    def encode(self, obj):
-        return (json.dumps(obj) + "\n").encode()
+    def send(self, obj, serial):
+        """Write one reply or notice as a line, streamed (SerialLink.write_json: a large reply never
+        needs one contiguous block of heap). A reply the heap cannot hold even so is ended where it
+        broke off and answered with E_INTERNAL: an answer never sends the pump to its safe state."""
+        try:
+            serial.write_json(obj)
+        except MemoryError:
+            serial.write(b"\n")
+            serial.write_json({"id": obj.get("id"), "ok": False, "error": E_INTERNAL,
+                               "msg": "the reply did not fit the heap: ask for less (a smaller limit)"})
 
     def handle(self, line):
-        """One framed line in, one encoded reply line out."""
+        """One framed line in, its reply (a dict for send()) out."""
         if not self._evict:
             return self._handle(line)
         keep = lazy.mark()
@@ -161,9 +169,9 @@ class Protocol:
             reply = {"id": req_id, "ok": True}
             if result:
                 reply.update(result)
-            return self.encode(reply)
+            return reply
         except CommandError as err:
-            return self.encode({"id": req_id, "ok": False, "error": err.code, "msg": err.msg})
+            return {"id": req_id, "ok": False, "error": err.code, "msg": err.msg}
         except Exception as exc:  # noqa: BLE001 - unexpected: a failed command, or a fault (see above)
             return self._internal(req_id, cmd, exc)
 
@@ -172,7 +180,7 @@ class Protocol:
         name = cmd[:24] if cmd is not None else None
         if self.acting:
             self.acting = False
-            reply = self.encode({"id": req_id, "ok": False, "error": E_INTERNAL,
+            reply = ({"id": req_id, "ok": False, "error": E_INTERNAL,
                                  "msg": "%s while '%s' changed the pump: safe state" % (what, name)})
             self._on_fault("command %s raised %s" % (name, what))
             return reply
@@ -180,5 +188,5 @@ class Protocol:
             self._errors.add({"error": E_INTERNAL, "cmd": name, "exc": what[:80]})
         except Exception:  # noqa: BLE001, S110 - the reply below matters more than its log record
             pass
-        return self.encode({"id": req_id, "ok": False, "error": E_INTERNAL,
+        return ({"id": req_id, "ok": False, "error": E_INTERNAL,
                             "msg": "%s in '%s': nothing changed, delivery goes on" % (what, name)})

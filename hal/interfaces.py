@@ -7,6 +7,8 @@ Units are in the names: ms, s, mv, hz. Every counter a driver exposes wraps at 2
 a small int on a board; consumers take differences with `counter_diff`.
 """
 
+import json
+
 COUNTER_PERIOD = 1 << 30  # wrap of every HAL pulse counter and of ticks_ms (as on RP2040/ESP32)
 _COUNTER_MASK = COUNTER_PERIOD - 1
 _COUNTER_HALF = COUNTER_PERIOD >> 1
@@ -166,6 +168,12 @@ class SerialLink:
 
     def write(self, data):
         raise NotImplementedError
+
+    def write_json(self, obj):
+        """Write obj as one JSON line. This default builds the text (the simulator); a board's link
+        streams it (hal/mcu/serial.py) so a large reply needs no large block of heap."""
+        self.write(json.dumps(obj).encode())
+        self.write(b"\n")
 
 
 class Hardware:

@@ -12,6 +12,7 @@ With the bench jumper closed it raises KeyboardInterrupt again (mpremote's way i
 JSON protocol never sends that byte.
 """
 
+import json
 import select
 
 from micropython import const
@@ -89,3 +90,8 @@ class UsbSerial(SerialLink):
 
     def write(self, data):
         self._out.write(data)
+
+    def write_json(self, obj):
+        """obj as one JSON line, streamed into the output (json.dump writes piece by piece)."""
+        json.dump(obj, self._out)
+        self._out.write(b"\n")

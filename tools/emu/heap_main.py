@@ -10,12 +10,14 @@ and objects (about 2 KB) are in them.
 
 With /heap_modules.txt on the flash (module names in an order where each comes after the modules it
 imports, heap.py writes it), every module is first imported alone and its heap cost recorded (the live
-heap after a collection, before and after the import): "heap_modules" in `sim.state`, [name, bytes],
-bytes None if the import failed; the first entry is the heap in use before the first import (the
+heap after a collection, before and after the import): "heap_modules" in `sim.state`, [name, bytes
+kept, bytes allocated by the import (what it kept, plus its garbage: the file object, the read
+buffers)], None if the import failed; the first entry is the heap in use before the first import (the
 runtime and this file). That run measures the modules only: its peak is not the pump's.
 """
 
 import gc
+import sys
 
 import micropython
 
@@ -30,17 +32,18 @@ def _module_heap():
     with f:
         names = f.read().split()
     gc.collect()
-    out = [["(before any import)", gc.mem_alloc()]]
+    out = [["(before any import)", gc.mem_alloc(), 0]]
     for name in names:
         gc.collect()
         before = gc.mem_alloc()
         try:
             __import__(name)
         except Exception:  # noqa: BLE001 - a module that does not import here is reported as None
-            out.append([name, None])
+            out.append([name, None, None])
             continue
+        allocated = gc.mem_alloc() - before
         gc.collect()
-        out.append([name, gc.mem_alloc() - before])
+        out.append([name, gc.mem_alloc() - before, allocated])
     return out
 
 
@@ -51,6 +54,7 @@ from boards.bench import HardwareBench  # noqa: E402
 from boards.pico import board  # noqa: E402
 
 pump = start.build(board)
+resident = sorted(sys.modules)    # the modules in RAM once the pump runs ("heap_resident" in sim.state)
 gc.collect()
 peak = {"alloc": gc.mem_alloc(), "free": gc.mem_free(), "passes": 0, "cmd": "-"}
 by_cmd = {}
@@ -73,6 +77,7 @@ class PeakBench(HardwareBench):
         state = HardwareBench.handle(self, pump, req)
         state["heap_peak"] = peak
         state["heap_by_cmd"] = by_cmd
+        state["heap_resident"] = resident
         if modules is not None:
             state["heap_modules"] = modules
         return state
