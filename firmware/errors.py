@@ -27,7 +27,8 @@ E_DEMAND_MAX_PER_DAY = "E_DEMAND_MAX_PER_DAY"  # the rolling 24 h maximum is use
 E_SCHEDULE = "E_SCHEDULE"               # a flex schedule that is not well formed
 # Drug-library limits: E_SOFT_LIMIT_<LIMIT> (resend with "confirm": true) and E_HARD_LIMIT_<LIMIT>
 # (always refused) for DOSE_DAY, BOLUS, DEMAND_DOSE, DEMAND_PER_DAY: see firmware/druglib.py.
-E_STORAGE = "E_STORAGE"                 # flash write failed: nothing changed, MEMORY_ERROR raised
+E_STORAGE = "E_STORAGE"                 # flash failed: a write (nothing changed, MEMORY_ERROR raised) or a
+                                        # log record that cannot be read back (a later `since` skips it)
 E_INTERNAL = "E_INTERNAL"               # unexpected exception: before the command changed anything, nothing
 #                                         changed and delivery goes on; after, the pump is in its safe state
 # Authentication (firmware/auth.py, docs/protocol.md): each refusal is logged and changes nothing.

@@ -49,19 +49,25 @@ class LogStore:
             return None
         return rec
 
+    def _slots(self):
+        """Each written slot's record, or None for a torn or corrupted one (one slot read at a time).
+        Raises OSError if the storage fails."""
+        for i in range(self.capacity):
+            data = self._storage.read("ev%03d" % i)
+            if data is not None:
+                rec = _decode(data)
+                data = None
+                yield rec
+
     def load(self):
         """(records oldest first, corrupted slot count). Raises OSError if the storage fails."""
         recs = []
         corrupt = 0
-        for i in range(self.capacity):
-            data = self._storage.read("ev%03d" % i)
-            if data is None:
-                continue
-            rec = _decode(data)
+        for rec in self._slots():
             if rec is None:
                 corrupt += 1
-                continue
-            recs.append(rec)
+            else:
+                recs.append(rec)
         recs.sort(key=lambda r: r[0])
         return recs, corrupt
 
@@ -71,12 +77,7 @@ class LogStore:
         seqs = []
         newest = []
         corrupt = 0
-        for i in range(self.capacity):
-            data = self._storage.read("ev%03d" % i)
-            if data is None:
-                continue
-            rec = _decode(data)
-            data = None
+        for rec in self._slots():
             if rec is None:
                 corrupt += 1
                 continue

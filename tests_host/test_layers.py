@@ -113,20 +113,27 @@ def _root(node):
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _assigned_attributes(tree):
+    """(line, ast.Attribute) of every attribute an assignment in `tree` writes (tuples unpacked)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        else:
+            continue
+        for target in targets:
+            for t in (target.elts if isinstance(target, ast.Tuple) else [target]):
+                if isinstance(t, ast.Attribute):
+                    yield node.lineno, t
+
+
 def test_handlers_assign_no_field_of_the_pump():
     bad = []
     for name, tree in _modules().items():
-        if name not in HANDLERS:
-            continue
-        for node in ast.walk(tree):
-            targets = []
-            if isinstance(node, ast.Assign):
-                targets = node.targets
-            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-                targets = [node.target]
-            for target in targets:
-                if isinstance(target, ast.Attribute) and _root(target) == "ctl":
-                    bad.append("%s line %d: assigns %s" % (name, node.lineno, ast.dump(target)[:60]))
+        if name in HANDLERS:
+            bad.extend("%s line %d: assigns .%s" % (name, line, t.attr)
+                       for line, t in _assigned_attributes(tree) if _root(t) == "ctl")
     assert bad == []
 
 
@@ -164,18 +171,17 @@ def test_no_firmware_module_writes_another_objects_field():
     Pump wires at construction (app.py, boot.py) and the Config record."""
     bad = []
     for name, tree in _modules().items():
-        for node in ast.walk(tree):
-            targets = []
-            if isinstance(node, ast.Assign):
-                targets = node.targets
-            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-                targets = [node.target]
-            for target in targets:
-                for t in (target.elts if isinstance(target, ast.Tuple) else [target]):
-                    if not isinstance(t, ast.Attribute) or (isinstance(t.value, ast.Name) and t.value.id == "self"):
-                        continue
-                    base = t.value.attr if isinstance(t.value, ast.Attribute) else getattr(t.value, "id", None)
-                    if base in RECORDS or (name in ("app", "boot") and t.attr in WIRING):
-                        continue
-                    bad.append("%s line %d: assigns .%s" % (name, node.lineno, t.attr))
+        for line, t in _assigned_attributes(tree):
+            if isinstance(t.value, ast.Name) and t.value.id == "self":
+                continue
+            base = t.value.attr if isinstance(t.value, ast.Attribute) else getattr(t.value, "id", None)
+            if base in RECORDS or (name in ("app", "boot") and t.attr in WIRING):
+                continue
+            bad.append("%s line %d: assigns .%s" % (name, line, t.attr))
     assert bad == []
+
+
+def test_the_field_rules_would_catch_a_write():
+    tree = ast.parse("ctl.acct.drug = None\nother.mode, self.ok = 1, 2\n")
+    found = [(line, t.attr, _root(t)) for line, t in _assigned_attributes(tree)]
+    assert found == [(1, "drug", "ctl"), (2, "mode", "other"), (2, "ok", "self")]
