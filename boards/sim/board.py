@@ -40,7 +40,8 @@ class Simulation:
 
     def __init__(self, start_ticks=0, capacity_nl=20_000_000, true_pl_per_step=50_000,
                  step_pl=50_000, housekeeping_ms=SIM_HOUSEKEEPING_MS, rotation=1, pressure=1, provision=1,
-                 noise_ppm=0, noise_seed=1, wear_ppm_per_ml=0, battery_drain_uv_per_day=0, storage=None):
+                 noise_ppm=0, noise_seed=1, wear_ppm_per_ml=0, battery_drain_uv_per_day=0, storage=None,
+                 evict_handlers=0):
         self.clock = VirtualClock(start_ticks=start_ticks)
         self.mock_pump = MockPump(true_pl_per_step=true_pl_per_step,
                                   reservoir_capacity_pl=capacity_nl * 1000, noise_ppm=noise_ppm,
@@ -58,7 +59,7 @@ class Simulation:
             storage=self.flash, pressure=self.line if pressure else None,
             rotation=MockRotation(self.mock_pump) if rotation else None, bench=SimBench(self),
             board="sim", serial_no="SIM-0001")
-        self._board_config = (capacity_nl, step_pl, housekeeping_ms)
+        self._board_config = (capacity_nl, step_pl, housekeeping_ms, bool(evict_handlers))
         self.pending = None           # ("power_cycle", off_s, rtc_lost) or ("hang",): done after the loop pass
         self.resets = 0
         self.pump = Pump(self.hw, self._config())
@@ -70,12 +71,13 @@ class Simulation:
 
     def _config(self):
         """Board defaults a fresh boot starts from (the settings on flash override them)."""
-        capacity_nl, step_pl, housekeeping_ms = self._board_config
+        capacity_nl, step_pl, housekeeping_ms, evict_handlers = self._board_config
         config = Config()
         config.reservoir_capacity_nl = capacity_nl
         config.step_pl = step_pl
         config.housekeeping_ms = housekeeping_ms
-        config.evict_handlers = False     # the simulator keeps command modules loaded (speed)
+        config.evict_handlers = evict_handlers   # the simulator keeps command modules loaded (speed) unless
+                                                 # asked to drop them as a board does (tests_host/fw/test_lazy.py)
         return config
 
     def power_cycle(self, off_s=0, cause="power_on", rtc_lost=False):

@@ -1,5 +1,7 @@
 """Bad input gets a clear error code and changes nothing."""
 
+import json
+
 from helpers import filled_sim, ok, refused
 
 
@@ -84,6 +86,34 @@ def test_info():
 
 def _delivering(sim):
     return not sim.pump.safe and not sim.pump.delivery.stop_mask and sim.pump.delivery.planner.running
+
+
+def test_a_reply_the_heap_cannot_hold_is_answered_with_its_error_and_delivery_goes_on():
+    """Replies are streamed (SerialLink.write_json); if even that runs out of heap mid-line, the line is
+    ended and the request answered E_INTERNAL: an answer never stops delivery."""
+    sim = filled_sim(500, 2000, 20)
+    real_write_json = sim.serial.write_json
+
+    def short_of_heap(obj):
+        if "events" in obj:
+            sim.serial.write(b'{"id": 9, "ok": true, "eve')      # part of the line went out
+            raise MemoryError("memory allocation failed")
+        real_write_json(obj)
+
+    sim.serial.write_json = short_of_heap
+    sim.serial.push(b'{"id": 9, "cmd": "log"}\n')
+    sim.clock.horizon_ms = sim.clock.elapsed_ms + 1000
+    sim.run_to_horizon()                              # the raw output: the simulator's parser would refuse it
+    lines = [line for line in sim.serial.take_output().split(b"\n") if line]
+    assert lines[0] == b'{"id": 9, "ok": true, "eve'
+    reply = json.loads(lines[1])
+    assert reply["id"] == 9 and reply["ok"] is False and reply["error"] == "E_INTERNAL"
+    assert "did not fit the heap" in reply["msg"]
+    sim.serial.write_json = real_write_json
+    steps0 = ok(sim.request("status"))["steps"]
+    sim.run_until_s(3600)
+    st = ok(sim.request("status"))
+    assert not st["safe_state"] and st["stopped_by"] == [] and st["steps"] > steps0
 
 
 def test_exception_in_a_read_only_command_is_answered_and_delivery_goes_on():
