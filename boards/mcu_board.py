@@ -21,7 +21,6 @@ import sys
 import machine
 from machine import ADC, PWM, RTC, WDT, Pin
 
-from boards.bench import HardwareBench
 from hal.interfaces import Hardware
 from hal.mcu.analog import ScaledAdc
 from hal.mcu.boot import safe_boot_reason as _safe_boot_reason
@@ -44,6 +43,12 @@ def serial_no():
 
 def _pulled_up(gpio):
     return Pin(gpio, Pin.IN, Pin.PULL_UP)
+
+
+def _bench():
+    """The bench commands, imported only with the jumper closed (in the field their code takes no RAM)."""
+    from boards.bench import HardwareBench
+    return HardwareBench()
 
 
 def bench_jumper_closed(board):
@@ -89,7 +94,7 @@ def make_hardware(board):
         storage=FlashStorage(board.STORAGE_DIR),
         pressure=pressure,
         rotation=rotation,
-        bench=HardwareBench() if bench_jumper_closed(board) else None,
+        bench=_bench() if bench_jumper_closed(board) else None,
         board=board.BOARD,
         serial_no=serial_no(),
     )
