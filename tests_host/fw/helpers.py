@@ -32,6 +32,18 @@ def refused(reply, code):
     return reply
 
 
+def log_pages(sim):
+    """The whole event log, read page by page as a host does: the last reply with every event."""
+    events = []
+    since = 0
+    while True:
+        reply = ok(sim.request("log", since=since, limit=64))
+        events.extend(reply["events"])
+        if len(reply["events"]) < 64:
+            return {"events": events, "next": reply["next"], "dropped": reply["dropped"]}
+        since = reply["events"][-1]["seq"] + 1
+
+
 def raises(exc_type, fn, *args):
     try:
         fn(*args)

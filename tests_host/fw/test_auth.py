@@ -1,7 +1,7 @@
 """Authenticated commands: forged MACs, wrong roles, replays before and after a reset, the counter's
 limits, the rate limit, and the bench. Every refusal is logged and changes nothing."""
 
-from helpers import filled_sim, ok, refused
+from helpers import filled_sim, log_pages, ok, refused
 
 from boards.sim.board import dev_keys
 from firmware import roles
@@ -18,15 +18,7 @@ def settings(sim):
 
 
 def events(sim, kind=None):
-    out = []
-    since = 0
-    while True:
-        reply = ok(sim.request("log", since=since, limit=64))
-        out.extend(reply["events"])
-        if len(reply["events"]) < 64:
-            break
-        since = reply["events"][-1]["seq"] + 1
-    return [e for e in out if kind is None or e["type"] == kind]
+    return [e for e in log_pages(sim)["events"] if kind is None or e["type"] == kind]
 
 
 def auth_fails(sim):

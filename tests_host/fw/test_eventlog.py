@@ -3,7 +3,7 @@ reply stays what a log of `capacity` records held in RAM gave (the reference mod
 whose write failed stays in RAM and is counted, and a record that cannot be read is an error, never a
 gap."""
 
-from helpers import filled_sim, make_sim, ok, refused
+from helpers import filled_sim, log_pages, make_sim, ok, refused
 
 from firmware.eventlog import EventLog
 from firmware.logstore import LogStore
@@ -242,27 +242,16 @@ def test_the_log_command_pages_a_full_log_and_is_the_same_after_a_reset():
     sim = make_sim()
     for _ in range(CAP + 40):
         ok(sim.request("selftest"))
-    before = _page_all(sim)
+    before = log_pages(sim)
     assert [e["seq"] for e in before["events"]] == list(range(before["next"] - CAP, before["next"]))
     assert before["dropped"] == before["next"] - CAP
     assert [e["type"] for e in before["events"][-CAP + 10:]] == ["selftest"] * (CAP - 10)
     sim.power_cycle(0)
-    after = _page_all(sim)
+    after = log_pages(sim)
     n = after["next"] - before["next"]                   # the reset and boot records
     assert n == 2 and [e["type"] for e in after["events"][-2:]] == ["reset", "boot"]
     assert after["events"][:-2] == before["events"][2:]
     assert after["dropped"] == before["dropped"] + 2
-
-
-def _page_all(sim):
-    events = []
-    since = 0
-    while True:
-        reply = ok(sim.request("log", since=since, limit=64))
-        events.extend(reply["events"])
-        if len(reply["events"]) < 64:
-            return {"events": events, "next": reply["next"], "dropped": reply["dropped"]}
-        since = reply["events"][-1]["seq"] + 1
 
 
 def test_a_flash_that_cannot_be_read_refuses_the_export_and_delivery_goes_on():
@@ -279,4 +268,4 @@ def test_a_flash_that_cannot_be_read_refuses_the_export_and_delivery_goes_on():
     sim.run_until_s(7200)
     sim.flash.fail_reads = False
     assert sim.mock_pump.pulses > pulses and not sim.pump.safe
-    assert [e["seq"] for e in _page_all(sim)["events"]][:nxt] == list(range(nxt))
+    assert [e["seq"] for e in log_pages(sim)["events"]][:nxt] == list(range(nxt))
