@@ -273,13 +273,23 @@ def _need_sim(hub):
     return None
 
 
-async def api_sim_run(request):
+async def _sim_body(request):
+    """(hub, request body) of a simulator-only call, or (None, the response that refuses it)."""
     hub = request.app[HUB]
     refusal = _need_sim(hub)
     if refusal:
-        return refusal
+        return None, refusal
     try:
-        body = await _body(request)
+        return hub, await _body(request)
+    except BadInput as exc:
+        return None, _bad(exc)
+
+
+async def api_sim_run(request):
+    hub, body = await _sim_body(request)
+    if hub is None:
+        return body
+    try:
         seconds = commands.number(body, "seconds", "run-until span (s)", 1, commands.MAX_RUN_S)
     except BadInput as exc:
         return _bad(exc)
@@ -296,14 +306,10 @@ async def api_sim_run(request):
 
 
 async def api_sim_fault(request):
-    hub = request.app[HUB]
-    refusal = _need_sim(hub)
-    if refusal:
-        return refusal
-    try:
-        fault = (await _body(request)).get("fault")
-    except BadInput as exc:
-        return _bad(exc)
+    hub, body = await _sim_body(request)
+    if hub is None:
+        return body
+    fault = body.get("fault")
     if fault not in commands.FAULTS:
         return _bad("unknown fault %r (use %s)" % (fault, ", ".join(commands.FAULTS)))
     return await hub.command("sim.fault", lambda: hub.device.request("sim.fault", fault=fault))
