@@ -109,23 +109,33 @@ class Pump:
         delivery = self.delivery
         if self.supervisor.guard.check(tb.wall_s - tb.jump_s):    # monotonic seconds (tb.mono_s())
             self.supervisor.guard_tripped()
-        delivery.deliver(now)
+        deadline = delivery.deliver(now, self._house_late_ticks)   # the next step or change, if no more
         if delivery.pending:              # a bolus, bridge or delivery stop ended in deliver()
             self.commit()
+            deadline = None               # (None: a change, a command or housekeeping ran: look again)
         if self.tones.playing:
             self.tones.service(now)
         if self.reader.buffered or hw.serial.any():
             self._serve()
+            deadline = None
         d = now - self._house_ticks                  # now >= due: ticks_diff(now, due) >= 0, folded
-        if (0 <= d < _TICKS_HALF) or d < -_TICKS_HALF:
+        if d >= 0 and d < _TICKS_HALF or d < -_TICKS_HALF:
             self._housekeeping(now)
             if delivery.pending:
                 self.commit()
+            deadline = None
         if self.store.journal_due:
             self.store.write_journal()
         hw.watchdog.feed()
         self.wakeups = 0 if self.wakeups >= _TICKS_MASK else self.wakeups + 1
-        hw.clock.sleep_until(self._deadline(now), hw.serial)
+        if deadline is None:
+            deadline = self._deadline(now)
+        elif self.tones.playing:
+            deadline = self._tone_edge_before(deadline)
+        d = deadline - now
+        if d < 0 and d >= -_TICKS_HALF or d >= _TICKS_HALF:
+            deadline = now
+        hw.clock.sleep_until(deadline, hw.serial)
 
     def run_forever(self):
         """Board entry: loop until power-off. The first unexpected exception goes through the one
@@ -144,20 +154,23 @@ class Pump:
                 self.shutdown("exception: %r" % (exc,))
 
     def _deadline(self, now):
-        """The earliest of everything due (ticks); `now` if something is overdue. Tick comparisons
-        inline, on d = a - b (small): a before b  <=>  -HALF <= d < 0  or  d >= HALF."""
+        """After a pass that served a command, ran housekeeping or committed a change: the earliest
+        of everything due (ticks); `now` if lines read from the port wait."""
         reader = self.reader
         if reader.buffered and reader.has_line():   # lines read from the port wait: serve them at once
             return now
         deadline = self.delivery.next_event_before(self._house_late_ticks)
         if self.tones.playing:
-            edge = self.tones.next_ticks()
-            d = edge - deadline
-            if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
-                deadline = edge
-        d = deadline - now
+            deadline = self._tone_edge_before(deadline)
+        return deadline
+
+    def _tone_edge_before(self, deadline):
+        """The earlier of `deadline` and the next tone edge. Tick comparisons inline, on d = a - b
+        (small): a before b  <=>  -HALF <= d < 0  or  d >= HALF."""
+        edge = self.tones.next_ticks()
+        d = edge - deadline
         if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
-            return now
+            return edge
         return deadline
 
     # --- after a change ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The step path: the basal and bolus planners, the stepper, the accounts, the bridge bolus and the
 scheduled rate changes, and the stop mask that blocks delivery.
 
-`deliver(now)` emits every step due up to `now` in time order and allocates nothing in steady state.
+`deliver(now, horizon)` emits every step due up to `now` in time order, returns the next one (or the
+horizon), and allocates nothing in steady state.
 Step-path tick arithmetic is written out inline (`_TICKS_*`) instead of calling the clock's
 ticks_diff/ticks_add: the HAL contract fixes the wrap at 2**30 on every board, and a call per
 comparison is the largest cost of a wake-up on MicroPython. It uses the small-int idioms of
@@ -27,6 +28,7 @@ _TICKS_HALF = const(0x20000000)   # d = a - b folded into [-HALF, HALF) is ticks
 _NO_STEP = const(0)
 _BASAL_STEP = const(1)
 _BOLUS_STEP = const(2)
+_BOUNDARY = const(3)
 
 
 class Delivery:
@@ -52,6 +54,7 @@ class Delivery:
         self.bridge_owed_pl = 0       # bridge_left_nl nL less bridge_owed_pl pL (0..999): small ints per step
         self.bridge_conc_mcg_ml = 0
         self._boundary_armed = False  # a scheduled rate change (or its re-arm point) is pending
+        self.next_kind = _NO_STEP     # what next_event_before() found (_NO_STEP, _BASAL_STEP, ...)
         self._boundary_real = False
         self._boundary_s = 0
         self.boundary_ticks = now
@@ -60,88 +63,96 @@ class Delivery:
         hw.stepper.enable(False)
 
     # --- the step path (no allocation in steady state) ------------------------------------------------
-    def next_event_before(self, deadline):
-        """The earlier of `deadline` and the next step or scheduled change (ticks)."""
+    # Each function here keeps its frame (locals + value stack) within 11 words, so MicroPython keeps
+    # it on the C stack; a larger frame is taken from the heap and freed on every call
+    # (tools/bench/frames.py, tests_host/test_frames.py).
+    def next_event_before(self, horizon):
+        """The ticks of the next step or scheduled change if it comes at or before `horizon`, else
+        `horizon`; `next_kind` says which (_NO_STEP: the horizon). At the same tick the basal step
+        goes before the bolus step, and a step before a scheduled change (the step was earned under
+        the old rate). d = ticks_diff(x, t) written out in small ints (hal/interfaces.py):
+        x <= t  <=>  d <= 0."""
+        kind = _NO_STEP
+        t = horizon
         basal = self.planner
         if basal.running:
-            d = basal.next_ticks - deadline
-            if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
-                deadline = basal.next_ticks
+            d = basal.next_ticks - t
+            if d >= _TICKS_HALF or (d <= 0 and d >= -_TICKS_HALF):
+                kind = _BASAL_STEP
+                t = basal.next_ticks
         bolus = self.bolus.planner
         if bolus.running:
-            d = bolus.next_ticks - deadline
-            if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
-                deadline = bolus.next_ticks
+            d = bolus.next_ticks - t
+            if d >= _TICKS_HALF:
+                d = d - _TICKS_HALF - _TICKS_HALF
+            elif d < -_TICKS_HALF:
+                d = d + _TICKS_HALF + _TICKS_HALF
+            if d < 0 or (d == 0 and kind == _NO_STEP):
+                kind = _BOLUS_STEP
+                t = bolus.next_ticks
         if self._boundary_armed:
-            d = self.boundary_ticks - deadline
-            if (-_TICKS_HALF <= d < 0) or d >= _TICKS_HALF:
-                deadline = self.boundary_ticks
-        return deadline
+            d = self.boundary_ticks - t
+            if d >= _TICKS_HALF:
+                d = d - _TICKS_HALF - _TICKS_HALF
+            elif d < -_TICKS_HALF:
+                d = d + _TICKS_HALF + _TICKS_HALF
+            if d < 0 or (d == 0 and kind == _NO_STEP):
+                kind = _BOUNDARY
+                t = self.boundary_ticks
+        self.next_kind = kind
+        return t
 
-    def deliver(self, now):
+    def deliver(self, now, horizon):
         """Emit everything due up to `now` in time order: scheduled rate changes and the steps of
-        both planners."""
-        basal = self.planner
-        bolus = self.bolus.planner
-        acct = self.acct
-        stepper = self._hw.stepper
-        config = self._config
+        both planners. Returns the ticks of the next of them if it comes before `horizon`, else
+        `horizon` (`now` after a burst of _MAX_BURST steps or a stop: come back at once)."""
+        d = horizon - now
+        if d < 0 and d >= -_TICKS_HALF or d >= _TICKS_HALF:
+            horizon = now                 # a horizon already passed: look as far as now
         n = 0
         while n < _MAX_BURST:
-            which = _NO_STEP
-            t = now
-            # d = ticks_diff(x, t) written out in small ints (hal/interfaces.py); x <= t  <=>  d <= 0
-            if basal.running:
-                d = basal.next_ticks - t
-                if (-_TICKS_HALF <= d <= 0) or d >= _TICKS_HALF:
-                    which = _BASAL_STEP
-                    t = basal.next_ticks
-            if bolus.running:
-                d = bolus.next_ticks - t
-                if d >= _TICKS_HALF:
-                    d = d - _TICKS_HALF - _TICKS_HALF
-                elif d < -_TICKS_HALF:
-                    d = d + _TICKS_HALF + _TICKS_HALF
-                if d < 0 or (which == _NO_STEP and d == 0):
-                    which = _BOLUS_STEP
-                    t = bolus.next_ticks
-            # a scheduled change strictly before the chosen step goes first; at the same tick the
-            # step was earned under the old rate, so it goes out first
-            if self._boundary_armed:
-                d = self.boundary_ticks - t
-                if d >= _TICKS_HALF:
-                    d = d - _TICKS_HALF - _TICKS_HALF
-                elif d < -_TICKS_HALF:
-                    d = d + _TICKS_HALF + _TICKS_HALF
-                if d < 0 or (which == _NO_STEP and d == 0):
-                    self._on_boundary()
-                    continue
-            if which == _NO_STEP:
-                break
-            # one pulse out through the stepper HAL and into the accounts, if the reservoir has it
-            if acct.reservoir_nl < self.min_step_nl:
-                self._on_empty(t)
-                return
-            if not stepper.step():
-                self.on_shutdown("stepper refused a step while delivering")
-                return
-            acct.on_step()
-            done = False
-            if which == _BASAL_STEP:
-                basal.advance()
-            else:
-                done = self.bolus.on_step()
-            # thresholds this step crossed (each a rare path behind one comparison)
-            if acct.reservoir_nl <= config.low_reservoir_nl:
-                self._on_low(t)
-            if self.bridge_left_nl > 0:
-                self._bridge_step(t)
-            if acct.reservoir_nl < self.min_step_nl:
-                self._on_empty(t)
-            self.after_step(t)
-            if done and self.bolus.active():
-                self.end_bolus(t, "done")
+            t = self.next_event_before(horizon)
+            d = t - now                   # is it due (t <= now)?
+            if d > 0 and d < _TICKS_HALF or d < -_TICKS_HALF:
+                return t
+            kind = self.next_kind
+            if kind == _BOUNDARY:
+                self._on_boundary()
+                continue
+            if kind == _NO_STEP:
+                return t                  # the horizon itself has come
+            if not self._step(kind, t):
+                return now
             n += 1
+        return now
+
+    def _step(self, kind, t):
+        """One pulse out through the stepper HAL and into the accounts, if the reservoir has it, then
+        the thresholds it crossed (each a rare path behind one comparison) and the supervisor's check.
+        False if delivery stopped."""
+        acct = self.acct
+        if acct.reservoir_nl < self.min_step_nl:
+            self._on_empty(t)
+            return False
+        if not self._hw.stepper.step():
+            self.on_shutdown("stepper refused a step while delivering")
+            return False
+        acct.on_step()
+        done = False
+        if kind == _BASAL_STEP:
+            self.planner.advance()
+        else:
+            done = self.bolus.on_step()
+        if acct.reservoir_nl <= self._config.low_reservoir_nl:
+            self._on_low(t)
+        if self.bridge_left_nl > 0:
+            self._bridge_step(t)
+        if acct.reservoir_nl < self.min_step_nl:
+            self._on_empty(t)
+        self.after_step(t)
+        if done and self.bolus.active():
+            self.end_bolus(t, "done")
+        return True
 
     def _on_low(self, at_ticks):
         """A step left the reservoir at or below the LOW_RESERVOIR threshold."""

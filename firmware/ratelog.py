@@ -34,15 +34,20 @@ class RateLog:
             self._suppressed[code] = self._suppressed.get(code, 0) + 1
 
     def flush(self, now):
-        """Close the window if it is over, writing its counts."""
+        """Close the window if it is over, writing its counts. Housekeeping calls it for every
+        RateLog: the usual answer (no window open) is one comparison, in a frame small enough for
+        the C stack (tools/bench/frames.py)."""
         start = self._start
         if start is None or 0 <= now - start < self.window_s:
             return
         if self._suppressed:
-            wall = self._timebase.wall_s
-            for code, count in self._suppressed.items():
-                self._log.add(wall, self.kind + "_suppressed",
-                                   {"error": code, "count": count, "window_s": self.window_s})
-            self._suppressed = {}
+            self._write_counts()
         self._start = None
         self._count = 0
+
+    def _write_counts(self):
+        wall = self._timebase.wall_s
+        for code, count in self._suppressed.items():
+            self._log.add(wall, self.kind + "_suppressed",
+                          {"error": code, "count": count, "window_s": self.window_s})
+        self._suppressed = {}

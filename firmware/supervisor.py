@@ -49,6 +49,7 @@ class Supervisor:
                                       self.cfg.battery_hysteresis_mv)
         self.guard = OverdeliveryGuard(hw.stepper, timebase.mono_s())
         self._retry_s = 0
+        self._battery_level = BATTERY_OK   # the level the battery alarms were last set for
 
     def boot_report(self, wall_s):
         """Say at boot which detections this hardware cannot do."""
@@ -110,26 +111,40 @@ class Supervisor:
 
     # --- housekeeping ---------------------------------------------------------------------------
     def housekeeping(self, wall_s):
+        """One reading of the battery and of the resting line pressure; the battery alarms follow a
+        change of the battery's level, a stop that may have gone is looked at only while one holds."""
+        level = self.battery.read(wall_s)
+        if level != self._battery_level:
+            self._battery_level = level
+            self._on_battery_level(level, wall_s)
+        resting = self.line.idle_reading()
+        delivery = self._delivery
+        if not delivery.stop_mask:
+            return
+        if delivery.blocked_by(stops.OCCLUSION) and resting < self.cfg.occlusion_mv - 100:
+            self._alarms.clear("OCCLUSION", wall_s)
+            self.line.reset()
+            delivery.unblock(stops.OCCLUSION)
+        if delivery.blocked_by(_RETRIED) and wall_s >= self._retry_s:
+            self._retry(wall_s)
+
+    def _on_battery_level(self, level, wall_s):
+        """The battery's level changed: the alarms (and the EOS stop) that level calls for. The
+        supervisor alone raises and clears these two alarms, so doing this only on a change keeps
+        them equal to what the level calls for."""
         alarms = self._alarms
         delivery = self._delivery
-        level = self.battery.read(wall_s)
+        mv = self.battery.last_mv
         if level == BATTERY_EOS:     # EOS first, so the critical pattern is the one that starts
-            if alarms.raise_alarm("BATTERY_EOS", wall_s, "%d mV" % self.battery.last_mv):
+            if alarms.raise_alarm("BATTERY_EOS", wall_s, "%d mV" % mv):
                 delivery.block(stops.EOS)
         if level != BATTERY_OK:
-            alarms.raise_alarm("BATTERY_ERI", wall_s, "%d mV" % self.battery.last_mv)
+            alarms.raise_alarm("BATTERY_ERI", wall_s, "%d mV" % mv)
         if level != BATTERY_EOS:
             if alarms.clear("BATTERY_EOS", wall_s):
                 delivery.unblock(stops.EOS)
             if level == BATTERY_OK:
                 alarms.clear("BATTERY_ERI", wall_s)
-        resting = self.line.idle_reading()
-        if delivery.blocked_by(stops.OCCLUSION) and resting < self.cfg.occlusion_mv - 100:
-            alarms.clear("OCCLUSION", wall_s)
-            self.line.reset()
-            delivery.unblock(stops.OCCLUSION)
-        if delivery.blocked_by(_RETRIED) and wall_s >= self._retry_s:
-            self._retry(wall_s)
 
     def _retry(self, wall_s):
         """One test step: does the rotor turn again, does the pressure rise again?"""

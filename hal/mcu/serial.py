@@ -49,26 +49,31 @@ class UsbSerial(SerialLink):
         return False
 
     def _fill(self):
+        """Read what the port holds into the buffer, without blocking. Runs on every wake-up (any()):
+        its frame stays within 11 words, so MicroPython keeps it on the C stack (tools/bench/frames.py)."""
         if self._start == self._end:
             self._start = self._end = 0
         elif self._end == _RX_SIZE and self._start:
-            # compact: move the unread tail to the front (forward byte copy, no allocation)
-            buf = self._buf
-            n = self._end - self._start
-            for i in range(n):
-                buf[i] = buf[self._start + i]
-            self._start = 0
-            self._end = n
+            self._compact()
         end = self._end
         one = self._one
-        stream = self.stream
         while end < _RX_SIZE and not self.eof and self._readable():
-            if not stream.readinto(one):
+            if not self.stream.readinto(one):
                 self.eof = True
                 break
             self._buf[end] = one[0]
             end += 1
         self._end = end
+
+    def _compact(self):
+        """Move the unread tail to the front (forward byte copy, no allocation)."""
+        buf = self._buf
+        start = self._start
+        n = self._end - start
+        for i in range(n):
+            buf[i] = buf[start + i]
+        self._start = 0
+        self._end = n
 
     def any(self):
         """Bytes that read() would return now (0 if none)."""

@@ -72,58 +72,59 @@ class MockPump(Stepper):
         self.forward = bool(forward)
 
     def step(self):
+        """One pulse: acted out physically (one call: this is the simulator's hottest path)."""
         if not self.enabled:
             return False
         self.pulses += 1
-        if self.step_times is None or self._clock is None:
-            self._pulse()
-            return True
-        move = self._pulse()
+        if self.stalled:
+            move = 0
+        elif self.occluded:
+            self.rotor_pulses += self.rotation_pulses_per_step
+            self.pressure_mv += 10
+            move = 0
+        else:
+            self.rotor_pulses += self.rotation_pulses_per_step
+            if not self.forward:
+                move = 0
+            elif self.noise_ppm or self.wear_ppm_per_ml:
+                move = self.pulse_volume_pl()
+            else:
+                move = self.true_pl_per_step
+            if move:
+                # out of the reservoir (uL + pL): borrow whole uL for the pL part; an empty one pumps air
+                res_pl = self._res_pl - move
+                if res_pl < 0:
+                    res_ul = self._res_ul
+                    borrow = (_PL_PER_UL - 1 - res_pl) // _PL_PER_UL
+                    if borrow > res_ul:
+                        move = res_ul * _PL_PER_UL + self._res_pl
+                        self._res_ul = res_pl = 0
+                    else:
+                        self._res_ul = res_ul - borrow
+                        res_pl += borrow * _PL_PER_UL
+                self._res_pl = res_pl
+                moved = self._moved_pl + move
+                if moved >= _PL_PER_UL:
+                    self._moved_ul += moved // _PL_PER_UL
+                    moved %= _PL_PER_UL
+                self._moved_pl = moved
+                tube = self._tube_pl + move
+                if tube >= _PL_PER_UL:
+                    self._tube_ul += tube // _PL_PER_UL
+                    tube %= _PL_PER_UL
+                self._tube_pl = tube
+        if self.step_times is not None:
+            self._record(move)
+        return True
+
+    def _record(self, move):
+        """The step log (record_steps): the virtual time of the pulse and the pL it moved."""
         if len(self.step_times) >= self.RECORD_MAX:    # bounded: a log nobody drains must not eat the heap
             self.record_dropped += 1
-            return True
+            return
         self.step_times.append(self._clock.elapsed_ms)
         if self.step_volumes is not None:
             self.step_volumes.append(move)
-        return True
-
-    def _pulse(self):
-        """Act one pulse out physically; return the pL it truly moved out of the outlet."""
-        if self.stalled:
-            return 0
-        self.rotor_pulses += self.rotation_pulses_per_step
-        if self.occluded:
-            self.pressure_mv += 10
-            return 0
-        if not self.forward:
-            move = 0
-        elif self.noise_ppm or self.wear_ppm_per_ml:
-            move = self.pulse_volume_pl()
-        else:
-            move = self.true_pl_per_step
-        # out of the reservoir (uL + pL): borrow whole uL for the pL part; an empty one pumps air
-        res_pl = self._res_pl - move
-        if res_pl < 0:
-            res_ul = self._res_ul
-            borrow = (_PL_PER_UL - 1 - res_pl) // _PL_PER_UL
-            if borrow > res_ul:
-                move = res_ul * _PL_PER_UL + self._res_pl
-                self._res_ul = res_pl = 0
-            else:
-                self._res_ul = res_ul - borrow
-                res_pl += borrow * _PL_PER_UL
-        self._res_pl = res_pl
-        moved = self._moved_pl + move
-        if moved >= _PL_PER_UL:
-            self._moved_ul += moved // _PL_PER_UL
-            moved %= _PL_PER_UL
-        self._moved_pl = moved
-        tube = self._tube_pl + move
-        if tube >= _PL_PER_UL:
-            self._tube_ul += tube // _PL_PER_UL
-            tube %= _PL_PER_UL
-        self._tube_pl = tube
-        return move
 
     # --- volumes in pL (host ints: reporting and the bench) ---------------------------------
     # Read through __getattr__, not properties: a property makes MicroPython look the class up on every

@@ -192,10 +192,10 @@ def test_refill_due_is_not_computed_inside_the_delivery_loop():
     real_deliver = pump.delivery.deliver
     real_forecast = forecast.refill_due_s
 
-    def deliver(now):
+    def deliver(now, horizon):
         inside[0] += 1
         try:
-            real_deliver(now)
+            return real_deliver(now, horizon)
         finally:
             inside[0] -= 1
 

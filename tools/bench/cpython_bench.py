@@ -254,6 +254,43 @@ def floor_us(kind, n=FLOOR_STEPS, repeat=3):
     return (runs[repeat // 2] - start_s) / n * 1e6
 
 
+def _instructions(script_args):
+    """Instructions the MicroPython process executes for `script_args` (valgrind's callgrind: a count,
+    not a time, so the same on a busy machine as on an idle one); and its stdout."""
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", micropython_binary()]
+    proc = subprocess.run(cmd + script_args, capture_output=True, text=True, cwd=str(ROOT), timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError("callgrind failed: %s" % proc.stderr[-500:])
+    refs = [ln for ln in proc.stderr.splitlines() if "refs:" in ln]
+    return int(refs[-1].split("refs:")[1].replace(",", "").strip()), proc.stdout
+
+
+def instruction_rows():
+    """Rows: instructions per floor pass and per step of steady therapy (tools/bench/mpy_days.py),
+    each the difference of two runs of different lengths, and their ratio. Empty without valgrind."""
+    try:
+        subprocess.run(["valgrind", "--version"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return [("instructions per step (callgrind)", "valgrind not installed", "-")]
+    floor = str(BENCH / "mpy_floor.py")
+    days = str(BENCH / "mpy_days.py")
+    f0, _ = _instructions([floor, "0", "bare"])
+    f1, _ = _instructions([floor, "200000", "bare"])
+    d1, out1 = _instructions([days, "1"])
+    d3, out3 = _instructions([days, "3"])
+    run1, run3 = json.loads(out1), json.loads(out3)
+    steps = run3["steps"] - run1["steps"]
+    per_floor = (f1 - f0) / 200000
+    per_step = (d3 - d1) / steps
+    return [
+        ("floor pass, instructions (callgrind; the floor loop above, bare)", "%.0f" % per_floor, "-"),
+        ("a step of steady therapy (400 mcg/day: a wake-up each, housekeeping every 60 s on %.0f %% of them)"
+         % (100.0 * (run3["housekeeping"] - run1["housekeeping"]) / steps),
+         "%.0f instructions = %.1f x the floor" % (per_step, per_step / per_floor),
+         "<= %d x: %s" % (RATIO_GOAL, "met" if per_step / per_floor <= RATIO_GOAL else "NOT met")),
+    ]
+
+
 def seven_years():
     """longrun_7y_baclofen on MicroPython through pumpctl's runner: the report, and the CPU seconds of
     the simulator process (the MicroPython that runs the firmware) and of this host process."""
@@ -305,7 +342,7 @@ def floor_rows():
         ("  CPU seconds for the 7 years (MicroPython process; the host runner apart)",
          "%.1f s (+ %.1f s host; %.1f s wall)" % (sim_cpu, host_cpu, wall),
          "< %d s: %s" % (SEVEN_YEARS_GOAL_S, "met" if sim_cpu < SEVEN_YEARS_GOAL_S else "NOT met")),
-    ]
+    ] + instruction_rows()
 
 
 def budget_rows():
