@@ -34,16 +34,19 @@ class RateLog:
             self._suppressed[code] = self._suppressed.get(code, 0) + 1
 
     def flush(self, now):
-        """Close the window if it is over, writing its counts. Housekeeping calls it for every
-        RateLog: the usual answer (no window open) is one comparison, in a frame small enough for
-        the C stack (tools/bench/frames.py)."""
+        """Close the window if it is over, writing its counts. True while a window stays open (its
+        owner's housekeeping must come back), False when none is. The usual answer (no window open)
+        is one comparison, in a frame small enough for the C stack (tools/bench/frames.py)."""
         start = self._start
-        if start is None or 0 <= now - start < self.window_s:
-            return
+        if start is None:
+            return False
+        if 0 <= now - start < self.window_s:
+            return True
         if self._suppressed:
             self._write_counts()
         self._start = None
         self._count = 0
+        return False
 
     def _write_counts(self):
         wall = self._timebase.wall_s

@@ -278,12 +278,17 @@ def instruction_rows():
     f1, _ = _instructions([floor, "200000", "bare"])
     d1, out1 = _instructions([days, "1"])
     d3, out3 = _instructions([days, "3"])
+    h1, hout1 = _instructions([str(BENCH / "mpy_hal_floor.py"), "1"])
+    h3, hout3 = _instructions([str(BENCH / "mpy_hal_floor.py"), "3"])
     run1, run3 = json.loads(out1), json.loads(out3)
     steps = run3["steps"] - run1["steps"]
     per_floor = (f1 - f0) / 200000
     per_step = (d3 - d1) / steps
+    per_hal = (h3 - h1) / (int(hout3) - int(hout1))
     return [
         ("floor pass, instructions (callgrind; the floor loop above, bare)", "%.0f" % per_floor, "-"),
+        ("  the HAL calls of a step's wake-up alone, on the mocks (tools/bench/mpy_hal_floor.py)",
+         "%.0f instructions = %.1f x the floor" % (per_hal, per_hal / per_floor), "-"),
         ("a step of steady therapy (400 mcg/day: a wake-up each, housekeeping every 60 s on %.0f %% of them)"
          % (100.0 * (run3["housekeeping"] - run1["housekeeping"]) / steps),
          "%.0f instructions = %.1f x the floor" % (per_step, per_step / per_floor),
