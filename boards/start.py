@@ -25,6 +25,7 @@ import micropython
 CTRL_C = 3              # micropython.kbd_intr(): MicroPython's interrupt character
 CTRL_C_OFF = -1         # no interrupt character
 RESET_DELAY_MS = 5000   # a failed pump is reset after this (the reason stays on the link meanwhile)
+LOAD_GC_BYTES = 16 * 1024   # a collection every this many bytes allocated while the firmware loads
 
 
 def reset_cause(machine):
@@ -38,20 +39,36 @@ def reset_cause(machine):
 
 
 def build(board):
-    """The pump on this board's hardware, built as run() starts it (its loop not yet running)."""
+    """The pump on this board's hardware, built as run() starts it (its loop not yet running).
+
+    While the firmware loads, the heap is collected every LOAD_GC_BYTES allocated (gc.threshold), so
+    the code stays packed at the bottom of the heap and its loading garbage never spreads over it.
+    Without it, compiling the .py layout filled the whole heap with the compiler's garbage before the
+    first collection, which then left the code scattered: the interned-name table, which grows by
+    doubling into one block (1280 names more: 7.7 KB), found no such block among 123 KB free
+    (docs/heap.md, "The .py layout at boot")."""
+    import gc
+
     import machine
 
-    from firmware import lazy
-    from_mpy = lazy.from_mpy()
-    if not from_mpy:        # .py sources compile on a fresh heap now, or frozen code: keep it all loaded
-        lazy.preload()
-    from firmware.app import Config, Pump
+    threshold = getattr(gc, "threshold", None)      # MicroPython's; CPython (the host tests) has none
+    if threshold is not None:
+        threshold(LOAD_GC_BYTES)
+    try:
+        from firmware import lazy
+        from_mpy = lazy.from_mpy()
+        if not from_mpy:    # .py sources compile now, or frozen code: keep it all loaded
+            lazy.preload()
+        from firmware.app import Config, Pump
 
-    hw = board.make_hardware()
-    config = Config()
-    config.housekeeping_ms = board.HOUSEKEEPING_MS
-    config.evict_handlers = from_mpy    # .mpy files: each job's code leaves RAM after it (firmware/lazy.py)
-    return Pump(hw, config, reset_cause=reset_cause(machine))
+        hw = board.make_hardware()
+        config = Config()
+        config.housekeeping_ms = board.HOUSEKEEPING_MS
+        config.evict_handlers = from_mpy    # .mpy files: each job's code leaves RAM after it (firmware/lazy.py)
+        return Pump(hw, config, reset_cause=reset_cause(machine))
+    finally:
+        if threshold is not None:
+            threshold(-1)                   # MicroPython's default: collect only when the heap is full
 
 
 def run(board):

@@ -29,59 +29,53 @@ one, and the count is logged once when the lockout ends. Bench commands (sim.*, 
 only with a bench) are not held by a lockout, so that the simulator's virtual time (sim.run) can run
 it out; they are checked as ever. Failures and lockouts are not persisted.
 
-The gate, its counters and the lockout are resident; the keys.state and keys.provision commands are
-in firmware/cmd_keys.py, loaded on demand. On a board (not the simulator) keys.provision refuses every
+The gate, its counters and the lockout are resident; loaded on demand (firmware/lazy.py): the key
+record's codec (firmware/authstore.py: at boot, for a counter reservation, for a re-key), the HMAC
+(firmware/hmac_sha256.py, for a signed frame) and the keys.state and keys.provision commands
+(firmware/cmd_keys.py). On a board (not the simulator) keys.provision refuses every
 public or weak key for every role (weak_key): the development keys of any role, and keys with the
 marks of a made-up one (firmware/cmd_keys.py weak_key).
 """
 
+import hashlib
+
 from micropython import const
 
-from firmware import record, roles
-from firmware.authstore import (  # noqa: F401 - the constants, DEV_SEED and dev_key: this module's API too
-    CTR_LEASE,
-    CTR_MAX,
-    DEV_SEED,
-    KEY_BYTES,
-    MAX_JUMP,
-    RESET_CTR,
-    ROLLOVER_CTR,
-    KeyStore,
-    _lease,
-    dev_key,
-    key_roles,
-)
-from firmware.errors import (
-    E_ARG_MISSING,
-    E_ARG_TYPE,
-    E_AUTH_FORBIDDEN,
-    E_AUTH_MAC,
-    E_AUTH_RATE_LIMIT,
-    E_AUTH_REPLAY,
-    E_AUTH_REQUIRED,
-    E_AUTH_ROLE,
-    E_AUTH_ROLLOVER,
-    E_AUTH_STALE,
-    E_BENCH_DISABLED,
-    E_STORAGE,
-    CommandError,
-)
-from firmware.hmac_sha256 import equal
+from firmware import lazy, record, roles
+from firmware.errors import E_AUTH_RATE_LIMIT, E_AUTH_REQUIRED, E_BENCH_DISABLED, E_STORAGE, CommandError
 from firmware.ratelog import RateLog
 
+CTR_MAX = const(0x3FFFFFFF)        # 2**30 - 1
+ROLLOVER_CTR = const(0x3FFFFC00)   # 2**30 - 1024: from here on only keys.provision is accepted
+RESET_CTR = const(0x20000000)      # 2**29: re-keying a role past this restarts its counter at 0
+MAX_JUMP = const(0x100000)         # 2**20: a counter further ahead is refused (E_AUTH_STALE)
+CTR_LEASE = const(64)              # counters reserved on flash by one write (one write per 64 frames)
+KEY_BYTES = const(32)
+# Development keys: the simulator's only (public seed, see boards/sim/board.py). A board refuses them.
+DEV_SEED = b"micro-dosing pump simulator development key (public, never on a board): "
 MAX_FAILURES = const(5)
 WINDOW_S = const(60)
 LOCKOUT_S = const(300)
 LOG_PER_WINDOW = const(5)
 LOG_WINDOW_S = const(600)
 PROVISION = "keys.provision"
-_BENCH = roles.index(roles.BENCH)  # the bench role's key slot
 
 
-class Auth(KeyStore):
-    def __init__(self, hw, log, timebase, status):
+def dev_key(role):
+    """The simulator's public development key of `role`."""
+    return hashlib.sha256(DEV_SEED + role.encode()).digest()
+
+
+def _store():
+    """firmware/authstore.py, the key record's codec: loaded when a record is read or written."""
+    return lazy.module("authstore")
+
+
+class Auth:
+    def __init__(self, hw, log, timebase, status, evict=False):
         """hw: the Hardware (storage, bench); log: the EventLog; timebase: wall_s for the records,
-        mono_s() for the windows; status: storage_ok() / storage_failed(what, exc) (firmware/store.py)."""
+        mono_s() for the windows; status: storage_ok() / storage_failed(what, exc) (firmware/store.py);
+        evict: the key record's codec leaves RAM after the boot's read (Config.evict_handlers)."""
         self._hw = hw
         self._events = log
         self._timebase = timebase
@@ -89,23 +83,119 @@ class Auth(KeyStore):
         self.max_failures = MAX_FAILURES   # tests and the fuzz may change these three
         self.window_s = WINDOW_S
         self.lockout_s = LOCKOUT_S
-        self._init_store()
+        self.keys = [None, None, None]
+        self.ctr = [0, 0, 0]               # last accepted counter per role (RAM, exact)
+        self._saved = [0, 0, 0]            # reservation on flash per role: >= ctr
+        self._seq = 0
+        self.mark = [0, 0, 0]              # high-water mark on flash per role: >= every reservation
+        self._mark_seq = 0
         self.failures = 0
         self._window_start = 0
         self._fail_log = RateLog(log, timebase, "auth_fail", LOG_WINDOW_S, LOG_PER_WINDOW)
         self._locked_until = None
         self._refused_locked = 0
         self.verified_role = None          # role of the frame the gate let through last (None: unsigned)
-        self.record_status = self._load()  # record.OK / MISSING / CORRUPT (unreadable counts as CORRUPT)
+        self._evict = evict
+        keep = lazy.mark()
+        try:
+            self.record_status = self._load()  # record.OK / MISSING / CORRUPT (unreadable counts as CORRUPT)
+        finally:
+            self._drop(keep)
         self._load_logged = False
+
+    def _drop(self, keep):
+        """The end of a job of the key record or the MAC: its code leaves RAM (firmware/lazy.py)."""
+        if self._evict:
+            lazy.drop(keep)
 
     def install(self, keys_by_role, by):
         """Store keys directly (the simulator's development keys at start). Counters are kept, and
         never below the high-water mark (a damaged key record may have lost them)."""
         keys = [keys_by_role.get(role) for role in roles.ROLES]
-        self._save(keys, [max(self.ctr[i], self.mark[i]) for i in range(len(roles.ROLES))])
+        keep = lazy.mark()
+        try:
+            self._save(keys, [max(self.ctr[i], self.mark[i]) for i in range(len(roles.ROLES))])
+            names = _store().key_roles(keys)
+        finally:
+            self._drop(keep)
         self.record_status = record.OK
-        self._log("keys", {"by": by, "roles": key_roles(keys), "rekeyed": key_roles(keys)})
+        self._log("keys", {"by": by, "roles": names, "rekeyed": list(names)})
+
+    # --- the key record (firmware/authstore.py) ------------------------------------------------------
+    def _load(self):
+        store = _store()
+        mark = store.load_mark(self._hw.storage)
+        if mark is not None:
+            self._mark_seq, self.mark = mark
+        status, seq, keys, ctrs = store.load(self._hw.storage)
+        if status == record.OK:
+            self._seq = seq
+            self._saved = list(ctrs)
+            self.keys = keys            # after a reset every reserved counter counts as used
+            self.ctr = ctrs
+        return status
+
+    def _write_mark(self, marks):
+        self._mark_seq = _store().write_mark(self._hw.storage, self._mark_seq, marks)
+        self.mark = list(marks)
+
+    def _write(self, keys, saved):
+        """Write keys and counter reservations atomically, the mark first (the mark on flash is never
+        below a reservation on flash). Raises OSError."""
+        store = _store()
+        marks = store.covering(self.mark, saved)
+        if marks is not None:
+            self._write_mark(marks)
+        self._seq = store.write_keys(self._hw.storage, self._seq, keys, saved)
+        self._saved = list(saved)
+        self._status.storage_ok()
+
+    def _save(self, keys, ctrs):
+        """Write keys and counters atomically, then adopt them (each counter its own reservation).
+        Raises OSError (nothing adopted)."""
+        self._write(keys, ctrs)
+        self.keys = keys
+        self.ctr = list(ctrs)
+
+    def _storage_failed(self, exc):
+        self._status.storage_failed("auth counters", exc)
+
+    def rekey(self, keys, first):
+        """Store `keys` (one per role in roles.ROLES order, None: no key) and adopt them; returns the
+        indices of the roles whose key changed. Counters: authstore.rekeyed_counters (first: the
+        unsigned first provisioning starts every counter at the high-water mark). A counter restarted
+        at 0 lowers its mark too, after the key record (a power cut before that write keeps the mark
+        high: the safe side). OSError if the key record cannot be written: nothing changed."""
+        keep = lazy.mark()
+        try:
+            ctrs, saved, changed, reset = _store().rekeyed_counters(self.keys, keys, self.ctr, self._saved,
+                                                                    self.mark, first)
+            try:
+                self._write(keys, saved)
+            except OSError as exc:
+                self._storage_failed(exc)
+                raise
+            self.keys = keys
+            self.ctr = ctrs
+            if reset:
+                marks = list(self.mark)
+                for i in reset:
+                    marks[i] = saved[i]
+                try:
+                    self._write_mark(marks)
+                except OSError as exc:
+                    self._storage_failed(exc)
+        finally:
+            self._drop(keep)
+        self.record_status = record.OK
+        return changed
+
+    def provisioned(self):
+        return self.keys[0] is not None
+
+    def last_ctr(self, role):
+        i = roles.index(role)
+        return self.ctr[i] if i >= 0 else 0
 
     # --- the gate ---------------------------------------------------------------------------------
     def check(self, cmd, req, role, ctr, body, mac):
@@ -131,45 +221,29 @@ class Auth(KeyStore):
                 self._fail(now, E_BENCH_DISABLED, "the first provisioning needs the bench jumper", cmd, role)
             self._fail(now, E_AUTH_REQUIRED, "'%s' needs a signed frame: BODY~MAC with role and ctr" % cmd[:40],
                        cmd, role)
-        i = roles.index(role)
-        if i < 0:
-            self._fail(now, E_AUTH_ROLE, "unknown role (use %s)" % ", ".join(roles.ROLES), cmd, None)
-        if self.keys[i] is None:
-            why = " (the key record is damaged: provision again on the bench)" if (
-                self.record_status == record.CORRUPT) else ""
-            self._fail(now, E_AUTH_ROLE, "no key is provisioned for role '%s'%s" % (role, why), cmd, role)
-        if i == _BENCH and not bench:
-            self._fail(now, E_BENCH_DISABLED, "the bench role needs a bench (simulator or bench jumper)", cmd, role)
-        if not equal(self._macs[i].hexdigest(body), mac):
-            self._fail(now, E_AUTH_MAC, "MAC does not match (key, role or body bytes differ)", cmd, role)
-        if not roles.allowed(role, cmd, req):
-            self._fail(now, E_AUTH_FORBIDDEN, "role '%s' may not send '%s'" % (role, cmd[:40]), cmd, role)
-        if ctr is None:
-            self._fail(now, E_ARG_MISSING, "signed frame without 'ctr'", cmd, role)
-        if isinstance(ctr, bool) or not isinstance(ctr, int):
-            self._fail(now, E_ARG_TYPE, "'ctr' must be an integer 1..%d" % CTR_MAX, cmd, role)
-        last = self.ctr[i]
-        if ctr > CTR_MAX:
-            self._fail(now, E_AUTH_ROLLOVER, "'ctr' beyond %d: re-key role '%s'" % (CTR_MAX, role), cmd, role)
-        if ctr <= last:
-            self._fail(now, E_AUTH_REPLAY, "counter %d is not above the last accepted %d" % (ctr, last), cmd, role)
-        if ctr - last > MAX_JUMP:
-            self._fail(now, E_AUTH_STALE, "counter %d is more than %d ahead of %d" % (ctr, MAX_JUMP, last), cmd, role)
-        if ctr >= ROLLOVER_CTR and cmd != PROVISION:
-            self._fail(now, E_AUTH_ROLLOVER, "role '%s' has used its counters: re-key it (keys.provision)" % role,
-                       cmd, role)
-        # write-ahead: the counter is reserved on flash before the command runs
-        self.ctr[i] = ctr   # consumed in RAM even if the write fails: no replay until the next reset
-        if ctr > self._saved[i]:
-            saved = list(self._saved)
-            saved[i] = _lease(ctr)
-            try:
-                self._write(self.keys, saved)
-            except OSError as exc:
-                self._storage_failed(exc)
-                if not roles.needs_bench(cmd):   # bench commands act on the simulator's mocks only
-                    self._fail_log.add({"error": E_STORAGE, "cmd": cmd[:24], "role": role})
-                    raise CommandError(E_STORAGE, "the replay counter could not be saved (%r): refused" % (exc,))
+        keep = lazy.mark()
+        try:
+            store = _store()
+            refused = store.refusal(self, cmd, req, role, ctr, body, mac, bench)
+            if refused is None:
+                # write-ahead: the counter is reserved on flash before the command runs
+                i = roles.index(role)
+                self.ctr[i] = ctr   # consumed in RAM even if the write fails: no replay until the next reset
+                if ctr > self._saved[i]:
+                    saved = list(self._saved)
+                    saved[i] = store.lease(ctr)
+                    try:
+                        self._write(self.keys, saved)
+                    except OSError as exc:
+                        self._storage_failed(exc)
+                        if not roles.needs_bench(cmd):   # bench commands act on the simulator's mocks only
+                            self._fail_log.add({"error": E_STORAGE, "cmd": cmd[:24], "role": role})
+                            raise CommandError(E_STORAGE, "the replay counter could not be saved (%r): refused"
+                                               % (exc,))
+        finally:
+            self._drop(keep)
+        if refused is not None:
+            self._fail(now, refused[0], refused[1], cmd, refused[2])
         self.verified_role = role
 
     def _note_load(self, now):
@@ -208,9 +282,10 @@ class Auth(KeyStore):
 
     def housekeeping(self, now):
         """Write what a quiet link would leave pending: the end of a lockout that is over, and the
-        count of failures suppressed in a window that is over."""
-        self._locked(now)
-        self._fail_log.flush(now)
+        count of failures suppressed in a window that is over. True while a lockout or a window
+        stays open (housekeeping must come back), False when neither is."""
+        locked = self._locked(now)
+        return self._fail_log.flush(now) or locked
 
     def locked_s(self, now):
         """Seconds of a lockout still to run at monotonic second `now` (0: none; an ended lockout is

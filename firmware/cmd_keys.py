@@ -6,7 +6,7 @@ once; a clinician key is required. Signed by the clinician, the roles named are 
 or removed (null); the others keep theirs. Every key is distinct and differs from the present one; a
 board (not the simulator) refuses public and weak keys (weak_key; pumpctl checks the same before it
 sends, tools/pumpctl/keys.py, kept equal by tests_host/test_keys_host.py). Counters:
-firmware/authstore.py KeyStore.rekey.
+firmware/auth.py Auth.rekey (firmware/authstore.py rekeyed_counters).
 """
 
 import binascii

@@ -65,7 +65,7 @@ class Delivery:
     # --- the step path (no allocation in steady state) ------------------------------------------------
     # Each function here keeps its frame (locals + value stack) within 11 words, so MicroPython keeps
     # it on the C stack; a larger frame is taken from the heap and freed on every call
-    # (tools/bench/frames.py, tests_host/test_frames.py).
+    # (tools/bench/cpython_frames.py, tests_host/test_frames.py).
     def next_event_before(self, horizon):
         """The ticks of the next step or scheduled change if it comes at or before `horizon`, else
         `horizon`; `next_kind` says which (_NO_STEP: the horizon). At the same tick the basal step

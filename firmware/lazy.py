@@ -10,6 +10,7 @@ object of one of its classes keeps that class alive, harmlessly). Boards drop (C
 the simulator keeps modules loaded for speed: the behaviour is the same.
 """
 
+import gc
 import sys
 
 _PACKAGE = "firmware."
@@ -30,12 +31,35 @@ def drop(keep):
                 pass
 
 
+_in_command = [False]     # a command is being served on a board that drops its code (Protocol.handle)
+
+
+def collect():
+    """A collection (tools/emu/heap_main.py weighs the heap here: the most a pass holds at once is
+    taken just before each collection the firmware makes, and at the end of the pass)."""
+    gc.collect()
+
+
+def serving(on):
+    """Protocol.handle, on a board that drops each job's code: a command is served (True) or done."""
+    _in_command[0] = on
+
+
 def module(name):
-    """firmware.<name>, imported if it is not loaded."""
+    """firmware.<name>, imported if it is not loaded. While a command is served (serving()), a module
+    loads on a collected heap and the heap is collected after it: the garbage of the request, of the
+    command's work so far and of the import itself is freed before more is allocated, so a command's
+    peak is its largest step, not the sum of its steps (a `program` allocated 149 KB at once on the
+    Pico, now 122 KB). A collection takes about 15 ms on the Pico, so not otherwise: a raise, a commit
+    or the journal outside a command runs while an alarm tone plays (its edges are timed by the loop)."""
     full = _PACKAGE + name
     mod = sys.modules.get(full)
     if mod is None:
+        if _in_command[0]:
+            collect()
         __import__(full)
+        if _in_command[0]:
+            collect()
         mod = sys.modules[full]
     return mod
 

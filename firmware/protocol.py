@@ -91,22 +91,31 @@ class Protocol:
         self._timebase = timebase
         self._on_fault = on_fault            # the one shutdown path (reason)
         self._evict = evict_handlers
-        self.auth = Auth(hw, log, timebase, store)
+        self.auth = Auth(hw, log, timebase, store, evict_handlers)
         self.control = None                  # the handlers' Control: set by the Pump
         self.acting = False     # the command being served has begun to change the pump (Control.begin)
         self.demand_refusals = RateLog(log, timebase, "demand_refused", _LOG_WINDOW_S, 3)
         self._errors = RateLog(log, timebase, "cmd_error", _LOG_WINDOW_S, 2)
+        self._windows_open = True   # a window or lockout may be open (a lockout restored at boot):
+                                    # housekeeping looks until it finds none, and again after a line
 
     def begin_change(self):
         """The command being served now changes the pump (Control.begin)."""
         self.acting = True
 
     def housekeeping(self):
-        """Called by the main loop's housekeeping: close the bounded logs' windows that are over."""
+        """Called by the main loop's housekeeping: close the bounded logs' windows that are over and
+        log the end of a lockout. Every window and lockout opens while a line is served, so after
+        one pass found none open nothing is due until the next line: the pass returns at once."""
+        if not self._windows_open:
+            return
         now = self._timebase.mono_s()
-        self.demand_refusals.flush(now)
-        self._errors.flush(now)
-        self.auth.housekeeping(now)
+        still_open = self.demand_refusals.flush(now)
+        if self._errors.flush(now):
+            still_open = True
+        if self.auth.housekeeping(now):
+            still_open = True
+        self._windows_open = still_open
 
     def send(self, obj, serial):
         """Write one reply or notice as a line, streamed (SerialLink.write_json: a large reply never
@@ -121,12 +130,15 @@ class Protocol:
 
     def handle(self, line):
         """One framed line in, its reply (a dict for send()) out."""
+        self._windows_open = True         # serving it may open a window or a lockout (housekeeping)
         if not self._evict:
             return self._handle(line)
         keep = lazy.mark()
+        lazy.serving(True)
         try:
             return self._handle(line)
         finally:
+            lazy.serving(False)
             lazy.drop(keep)
 
     def _handle(self, line):

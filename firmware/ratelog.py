@@ -36,7 +36,7 @@ class RateLog:
     def flush(self, now):
         """Close the window if it is over, writing its counts. True while a window stays open (its
         owner's housekeeping must come back), False when none is. The usual answer (no window open)
-        is one comparison, in a frame small enough for the C stack (tools/bench/frames.py)."""
+        is one comparison, in a frame small enough for the C stack (tools/bench/cpython_frames.py)."""
         start = self._start
         if start is None:
             return False

@@ -30,16 +30,21 @@ def encode(seq, payload):
 
 
 def decode(data):
-    """(seq, payload) or None if the bytes are not one complete, valid record."""
-    if data is None or len(data) < _HEADER_LEN + 4:
+    """(seq, payload) or None if the bytes are not one complete, valid record. Reads the header and
+    the CRC in place and checks the CRC over a memoryview: the payload is the only copy made (a boot
+    decodes up to 200 log slots, a log export up to 64)."""
+    if data is None:
         return None
-    magic, version, seq, length = struct.unpack(_HEADER, data[:_HEADER_LEN])
-    if magic != _MAGIC or version != FORMAT_VERSION or len(data) != _HEADER_LEN + length + 4:
+    n = len(data)
+    if n < _HEADER_LEN + 4:
         return None
-    crc = struct.unpack("<I", data[-4:])[0]
-    if binascii.crc32(data[:-4]) & 0xFFFFFFFF != crc:
+    magic, version, seq, length = struct.unpack_from(_HEADER, data, 0)
+    if magic != _MAGIC or version != FORMAT_VERSION or n != _HEADER_LEN + length + 4:
         return None
-    return seq, bytes(data[_HEADER_LEN:-4])
+    view = memoryview(data)
+    if binascii.crc32(view[:n - 4]) & 0xFFFFFFFF != struct.unpack_from("<I", data, n - 4)[0]:
+        return None
+    return seq, bytes(view[_HEADER_LEN:n - 4])
 
 
 def save(storage, name, seq, payload):

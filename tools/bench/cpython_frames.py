@@ -7,7 +7,7 @@ cannot see it, but each call then searches the heap for a free run of blocks: on
 (a pump that has run a while) that search costs more than the whole wake-up's own work. The step
 path must not do it: `tests_host/test_frames.py` checks the functions it names.
 
-    python tools/bench/frames.py firmware/delivery.py ...      # every function, its frame, heap or stack
+    python tools/bench/cpython_frames.py firmware/delivery.py ...      # every function, its frame, heap or stack
 
 The frame size comes from the `.mpy` that mpy-cross makes of the file: the prelude of each bytecode
 function gives n_state (locals + stack) and n_exc_stack (2 words each).

@@ -1,7 +1,7 @@
 """A wake-up trace of the fault detections (issue 16): every step's virtual time and every alarm, with
 the step it came after, through a day of faults injected on the simulator's bench.
 
-    python tools/bench/wakeup_trace.py [REPO] > trace.json
+    python tools/bench/cpython_wakeup_trace.py [REPO] > trace.json
 
 REPO (default: this repository) is the tree whose firmware runs: give it an older checkout
 (`git worktree add /tmp/old af9ea84`) to compare two firmwares on the same bench. Only the bench's
@@ -20,7 +20,8 @@ import json
 import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
+import repo_path
+
 START_TICKS = (1 << 30) - 60_000
 # (second of the day, bench request): the faults, each injected 5 s after a whole minute
 EVENTS = (
@@ -38,9 +39,11 @@ EVENTS = (
 END_S = 86_400
 
 
-def trace(repo):
-    for path in (repo, os.path.join(repo, "hal", "cpython")):
-        if path not in sys.path:
+def trace(repo=None):
+    """The trace of the firmware in `repo` (default: this repository). Another tree goes first on
+    sys.path, so its firmware is the one imported: call this once per process."""
+    if repo is not None and os.path.abspath(repo) != os.path.abspath(repo_path.ROOT):
+        for path in (os.path.join(repo, "hal", "cpython"), repo):
             sys.path.insert(0, path)
     from boards.sim.board import Simulation
 
@@ -74,8 +77,7 @@ def _ok(reply):
 
 
 def main(argv):
-    repo = os.path.abspath(argv[0]) if argv else os.path.dirname(os.path.dirname(_HERE))
-    json.dump(trace(repo), sys.stdout, separators=(",", ":"))
+    json.dump(trace(os.path.abspath(argv[0]) if argv else None), sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
     return 0
 
