@@ -16,7 +16,10 @@ import json
 import sys
 import time
 
-import repo_path  # noqa: F401  (the repository on sys.path; on CPython the `micropython` stand-in too)
+try:
+    import repo_path  # noqa: F401  (the repository on sys.path; on CPython the `micropython` stand-in too)
+except ImportError:   # on the emulated Pico (tools/emu/wakeup.py): its modules are on the board's flash
+    pass
 
 from hal.interfaces import Stepper
 from hal.mock.pump import MockPump
@@ -72,4 +75,5 @@ def main(argv):
     print(json.dumps({"n": n, "kind": kind, "steps": steps, "pulses": stepper.pulses, "wall_us": wall_us}))
 
 
-main(sys.argv[1:])
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -3,9 +3,10 @@ cost of a step on the RP2040 image against a floor loop, both timed by the board
 timer (issue 16).
 
 The floor is tools/bench/mpy_floor.py's loop (advance a clock, add to two counters, call one
-Stepper.step()); the step is the simulator's pump (boards/sim: the firmware on the mock pump and a
-virtual clock, as `make sim` runs it) at 400 mcg/day, timed over one simulated day (4000 steps, a
-wake-up each, housekeeping every 60 s). The result is one JSON line on the USB serial, after "WAKEUP ".
+Stepper.step()), imported from that file, which tools/emu/wakeup.py puts on the flash too. The step is
+the simulator's pump (boards/sim: the firmware on the mock pump and a virtual clock, as `make sim`
+runs it) at 400 mcg/day, timed over one simulated day (4000 steps, a wake-up each, housekeeping every
+60 s). The result is one JSON line on the USB serial, after "WAKEUP ".
 """
 
 import gc
@@ -18,38 +19,17 @@ import micropython
 micropython.kbd_intr(-1)
 
 _FLOOR_PASSES = 20_000
-_STEP_MS = 17
-
-
-def _floor(n, stepper):
-    now_ms = 0
-    wakeups = 0
-    steps = 0
-    for _ in range(n):
-        now_ms += _STEP_MS
-        wakeups += 1
-        steps += 1
-        stepper.step()
-    return steps
 
 
 def main():
-    from hal.interfaces import Stepper
-
-    class BareStepper(Stepper):
-        def __init__(self):
-            self.pulses = 0
-
-        def step(self):
-            self.pulses += 1
-            return True
+    from mpy_floor import BareStepper, floor  # tools/bench/mpy_floor.py, on the flash too
 
     out = {}
     gc.collect()
     t0 = time.ticks_us()
-    _floor(0, BareStepper())
+    floor(0, BareStepper())
     t1 = time.ticks_us()
-    _floor(_FLOOR_PASSES, BareStepper())
+    floor(_FLOOR_PASSES, BareStepper())
     t2 = time.ticks_us()
     out["floor_us"] = (time.ticks_diff(t2, t1) - time.ticks_diff(t1, t0)) / _FLOOR_PASSES
 
