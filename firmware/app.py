@@ -113,8 +113,6 @@ class Pump:
         if delivery.pending:              # a bolus, bridge or delivery stop ended in deliver()
             self.commit()
             deadline = None               # (None: a change, a command or housekeeping ran: look again)
-        if self.tones.playing:
-            self.tones.service(now)
         if self.reader.buffered or hw.serial.any():
             self._serve()
             deadline = None
@@ -126,6 +124,8 @@ class Pump:
             deadline = None
         if self.store.journal_due:
             self.store.write_journal()
+        if self.tones.playing:            # last, on the clock read now: the pass's work never stretches a tone
+            self.tones.service(hw.clock.ticks_ms())
         hw.watchdog.feed()
         self.wakeups = 0 if self.wakeups >= _TICKS_MASK else self.wakeups + 1
         if deadline is None:

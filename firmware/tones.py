@@ -37,16 +37,20 @@ class TonePlayer:
         self._repeat_ms = 0       # 0: play once
         self._start = 0           # ticks at which the current repetition began
         self._queue = None        # (pattern, repeat_ms) to play after a one-shot (self-test)
+        self._starting = False    # play() was called: the pattern starts at the next service()
         self.playing = False
 
     def play(self, pattern, repeat_ms, now_ticks):
-        """Start `pattern` now; repeat it every repeat_ms (0: once)."""
+        """Play `pattern`, repeated every repeat_ms (0: once), from the next service(): the main loop
+        calls it at the end of its pass with the clock read then, so the work of the pass that raised
+        the alarm (a commit, the journal, code loaded from flash) delays the first tone a little but
+        never stretches a pulse. Until then next_ticks() is now_ticks (due at once)."""
         self._pattern = pattern
         self._repeat_ms = repeat_ms
         self._index = 0
         self._next = now_ticks
+        self._starting = True
         self.playing = True
-        self.service(now_ticks)
 
     def queue(self, pattern, repeat_ms):
         self._queue = (pattern, repeat_ms)
@@ -65,6 +69,9 @@ class TonePlayer:
         closing silence: the pattern ends (and its repetition is scheduled) as that segment starts,
         so the end costs no wake-up of its own."""
         clock = self._clock
+        if self._starting:            # play() was called: the pattern starts now
+            self._starting = False
+            self._next = now_ticks
         while self.playing and clock.ticks_diff(now_ticks, self._next) >= 0:
             pattern = self._pattern
             duration, freq = pattern[self._index]

@@ -38,6 +38,30 @@ def test_critical_pattern_two_bursts_of_five_two_tone_every_10_s():
     assert [t - t0 for t, _ in _tones_between(sim, t0 + 10_000, t0 + 10_001)] == [10_000]
 
 
+def test_a_slow_pass_raising_an_alarm_delays_its_first_tone_but_never_stretches_a_pulse():
+    """On a board the pass that raises an alarm also commits and writes the journal (code loaded from
+    flash, flash writes): tens of ms. The pattern starts when that work is done, so every pulse and gap
+    keeps its length (IEC 60601-1-8 timing). Here the journal write takes 150 ms of the clock."""
+    sim = filled_sim(500, 2000, 20)
+    sim.run_until_s(60)
+    store = sim.pump.store
+    real_write = store.write_journal
+
+    def slow_write():
+        real_write()
+        sim.clock.advance_ms(150)             # the board's flash and module loads, as if on the clock
+
+    store.write_journal = slow_write
+    ok(sim.request("sim.fault", fault="motor_stall"))
+    sim.run_until_s(300)
+    changes = sim.buzzer.changes
+    first_on = next(i for i, (_, f) in enumerate(changes) if f)
+    times = [t for t, _ in changes[first_on:first_on + 10]]
+    freqs = [f for _, f in changes[first_on:first_on + 10]]
+    assert freqs == [880, 0, 660, 0, 880, 0, 660, 0, 880, 0]
+    assert [b - a for a, b in zip(times, times[1:])] == [100] * 9   # 100 ms on, 100 ms off, exactly
+
+
 def test_ack_silences_but_the_alarm_stays_and_comes_back():
     sim = _low_alarm_sim()
     t_ack = sim.clock.elapsed_ms
