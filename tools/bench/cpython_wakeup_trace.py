@@ -77,6 +77,9 @@ def _ok(reply):
 
 
 def main(argv):
+    if argv and not os.path.isfile(os.path.join(argv[0], "boards", "sim", "board.py")):
+        sys.stderr.write("cpython_wakeup_trace: %s is not a firmware tree (no boards/sim/board.py)\n" % argv[0])
+        return 2
     json.dump(trace(os.path.abspath(argv[0]) if argv else None), sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
     return 0

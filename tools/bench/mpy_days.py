@@ -18,9 +18,24 @@ import repo_path  # noqa: F401  (the repository on sys.path; on CPython the `mic
 from boards.sim.board import Simulation
 
 
+def _int_args(argv, least, most):
+    """The positive integer arguments, or a one-line usage and exit 2."""
+    try:
+        if not least <= len(argv) <= most:
+            raise ValueError
+        values = [int(a) for a in argv]
+        if min(values) <= 0:
+            raise ValueError
+        return values
+    except ValueError:
+        print("usage: micropython tools/bench/mpy_days.py DAYS [DOSE_MCG_DAY]")
+        raise SystemExit(2)
+
+
 def main(argv):
-    days = int(argv[0])
-    dose = int(argv[1]) if len(argv) > 1 else 400
+    values = _int_args(argv, 1, 2)
+    days = values[0]
+    dose = values[1] if len(values) > 1 else 400
     sim = Simulation(capacity_nl=40_000_000)
     for cmd, args in (("refill", {"drug": "baclofen", "conc_mcg_ml": 2000, "volume_ml": 40}),
                       ("program", {"mode": "continuous", "dose_mcg_day": dose})):

@@ -18,6 +18,20 @@ import repo_path  # noqa: F401  (the repository on sys.path; on CPython the `mic
 
 from boards.sim.board import Simulation
 
+
+def _int_args(argv, least, most):
+    """The positive integer arguments, or a one-line usage and exit 2."""
+    try:
+        if not least <= len(argv) <= most:
+            raise ValueError
+        values = [int(a) for a in argv]
+        if min(values) <= 0:
+            raise ValueError
+        return values
+    except ValueError:
+        print("usage: micropython tools/bench/mpy_hal_floor.py DAYS")
+        raise SystemExit(2)
+
 _STEP_MS = 21_600
 
 
@@ -44,4 +58,4 @@ def run(days):
     return steps
 
 
-print(run(int(sys.argv[1])))
+print(run(_int_args(sys.argv[1:], 1, 1)[0]))
