@@ -1,13 +1,15 @@
-"""HAL contracts. The firmware talks to hardware only through objects that honour these.
+"""The HAL's resident part: what the firmware and a board need at run time, and nothing more.
 
-Each class documents one contract; the real drivers (hal/mcu) and the host mocks (hal/mock) subclass
-it. Methods raise NotImplementedError here so a missing method fails loudly, never silently.
+COUNTER_PERIOD, counter_diff and counter_add (the wrapping arithmetic of every HAL counter and of the
+ticks), and Hardware (the bundle of HAL objects a board hands to the firmware). The firmware imports
+only this module of the HAL. The contracts those objects honour (their methods, units and
+invariants) are in hal/contracts.py, a host-side module never deployed to a board: the board drivers
+(hal/mcu) define every method themselves, and tests_host/test_hal_contracts.py checks them and the
+mocks against the contracts.
 
 Units are in the names: ms, s, mv, hz. Every counter a driver exposes wraps at 2**30 so that it stays
 a small int on a board; consumers take differences with `counter_diff`.
 """
-
-import json
 
 COUNTER_PERIOD = 1 << 30  # wrap of every HAL pulse counter and of ticks_ms (as on RP2040/ESP32)
 _COUNTER_MASK = COUNTER_PERIOD - 1
@@ -51,129 +53,6 @@ def counter_add(value, delta):
     if t < 0:
         return t + _COUNTER_HALF + _COUNTER_HALF
     return t
-
-
-class Clock:
-    """Monotonic milliseconds, wall-clock seconds, and sleeping until a deadline.
-
-    ticks_ms() wraps at 2**30 exactly like `time.ticks_ms()` on a board: compare tick values only with
-    ticks_diff() and move them only with ticks_add(). A ticks_diff result is valid while |diff| < 2**29.
-    Wall-clock seconds count from the pump epoch 2024-01-01 00:00 UTC (the simulator's t=0 is that
-    instant); they stay below 2**30 until 2058.
-    """
-
-    def ticks_ms(self):
-        raise NotImplementedError
-
-    def ticks_add(self, ticks, delta_ms):
-        """ticks + delta_ms on the wrap (|delta_ms| < 2**29), without a long int."""
-        return counter_add(ticks, delta_ms)
-
-    def ticks_diff(self, a, b):
-        """a - b in ms, signed, without a long int."""
-        return counter_diff(a, b)
-
-    def rtc_s(self):
-        """Wall-clock seconds since the pump epoch, or -1 if the RTC has never been set."""
-        raise NotImplementedError
-
-    def set_rtc_s(self, wall_s):
-        raise NotImplementedError
-
-    def sleep_until(self, deadline_ticks, serial):
-        """Return at deadline_ticks, or earlier as soon as `serial` has input. Never sleeps past the
-        deadline. The caller bounds the deadline (watchdog feed interval)."""
-        raise NotImplementedError
-
-
-class Stepper:
-    """STEP/DIR/EN driver. One step() is one microstep pulse; pulses_sent() counts the pulses that
-    really left the pin (wraps at 2**30). step() while disabled sends nothing and returns False."""
-
-    def enable(self, on):
-        raise NotImplementedError
-
-    def is_enabled(self):
-        raise NotImplementedError
-
-    def set_forward(self, forward):
-        raise NotImplementedError
-
-    def step(self):
-        raise NotImplementedError
-
-    def pulses_sent(self):
-        raise NotImplementedError
-
-
-class Buzzer:
-    """Passive buzzer on PWM. tone(hz) starts a tone, off() silences it."""
-
-    def tone(self, freq_hz):
-        raise NotImplementedError
-
-    def off(self):
-        raise NotImplementedError
-
-
-class AnalogIn:
-    """One ADC channel scaled to millivolts at the quantity measured (divider already undone)."""
-
-    def read_mv(self):
-        raise NotImplementedError
-
-
-class RotationSensor:
-    """Encoder or hall pulses from the pump rotor (wraps at 2**30)."""
-
-    def count(self):
-        raise NotImplementedError
-
-
-class Watchdog:
-    """Started once, fed from the main loop's healthy path only."""
-
-    def feed(self):
-        raise NotImplementedError
-
-
-class Storage:
-    """Named byte records on the board's flash. write() may be torn by power loss; the firmware
-    makes its records atomic on top (write new name, then rename). Errors raise OSError."""
-
-    def read(self, name):
-        """The record's bytes, or None if it does not exist."""
-        raise NotImplementedError
-
-    def write(self, name, data):
-        raise NotImplementedError
-
-    def rename(self, old, new):
-        raise NotImplementedError
-
-    def remove(self, name):
-        raise NotImplementedError
-
-
-class SerialLink:
-    """Byte stream to the host (USB CDC on boards, a pipe in the simulator). Never blocks."""
-
-    def any(self):
-        """Number of bytes that read() would return now (0 if none)."""
-        raise NotImplementedError
-
-    def read(self, max_bytes):
-        """Up to max_bytes available bytes, b'' if none."""
-        raise NotImplementedError
-
-    def write(self, data):
-        raise NotImplementedError
-
-    def write_json(self, obj):
-        """Write obj as one JSON line. This default builds the text (the simulator); a board's link
-        streams it (hal/mcu/serial.py) so a large reply needs no large block of heap."""
-        self.write(json.dumps(obj).encode())
-        self.write(b"\n")
 
 
 class Hardware:

@@ -14,13 +14,11 @@ factors too large for either form.
 
 from micropython import const
 
-from hal.interfaces import AnalogIn
-
 _FULL_SCALE = const(65535)      # read_u16() maximum
 _SMALL_MAX = const(0x3FFFFFFF)  # largest small int on RP2040/ESP32 (2**30 - 1)
 
 
-class ScaledAdc(AnalogIn):
+class ScaledAdc:  # honours hal.contracts.AnalogIn (checked by tests_host/test_hal_contracts.py)
     def __init__(self, adc, vref_mv=3300, num=1, den=1):
         if vref_mv <= 0 or num <= 0 or den <= 0:
             raise ValueError("vref_mv, num, den must be > 0")

@@ -7,14 +7,12 @@ LEDC accept, so tone() never raises on a bad frequency (it is called on the shut
 
 from micropython import const
 
-from hal.interfaces import Buzzer
-
 _HALF_DUTY = const(32768)    # duty_u16 for a 50 % square wave
 _MIN_HZ = const(20)
 _MAX_HZ = const(20000)
 
 
-class PwmBuzzer(Buzzer):
+class PwmBuzzer:  # honours hal.contracts.Buzzer (checked by tests_host/test_hal_contracts.py)
     def __init__(self, pwm):
         self._pwm = pwm
         self.freq_hz = 0     # tone now playing, 0 when silent

@@ -23,8 +23,6 @@ import time
 
 from micropython import const
 
-from hal.interfaces import Clock
-
 _MASK = const(0x3FFFFFFF)          # ticks wrap of the HAL contract (2**30 - 1)
 _HALF = const(0x20000000)
 _POLLIN = const(0x0001)            # select.POLLIN
@@ -35,7 +33,7 @@ _SLICE_MS = const(10)              # re-check period when the serial link has no
 _NATIVE_TICKS = time.ticks_diff(0, _MASK) == 1
 
 
-class McuClock(Clock):
+class McuClock:  # honours hal.contracts.Clock (checked by tests_host/test_hal_contracts.py)
     """`rtc` is a machine.RTC (or anything with its datetime() method)."""
 
     def __init__(self, rtc):

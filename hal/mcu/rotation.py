@@ -8,12 +8,10 @@ to a full scheduler queue); ESP32 pin IRQs are always soft, so pass hard=None th
 
 from micropython import const
 
-from hal.interfaces import RotationSensor
-
 _MASK = const(0x3FFFFFFF)
 
 
-class EdgeCounter(RotationSensor):
+class EdgeCounter:  # honours hal.contracts.RotationSensor (checked by tests_host/test_hal_contracts.py)
     def __init__(self, pin, trigger, hard=None):
         self._count = 0
         if hard is None:

@@ -17,15 +17,13 @@ import select
 
 from micropython import const
 
-from hal.interfaces import SerialLink
-
 _RX_SIZE = const(256)
 _POLLIN = const(0x0001)     # select.POLLIN
 _POLLERR = const(0x0008)    # select.POLLERR
 _POLLHUP = const(0x0010)    # select.POLLHUP
 
 
-class UsbSerial(SerialLink):
+class UsbSerial:  # honours hal.contracts.SerialLink (checked by tests_host/test_hal_contracts.py)
     """`stream_in` / `stream_out` are sys.stdin.buffer and sys.stdout.buffer on a board.
 
     `stream` (the input stream) is public: McuClock.sleep_until polls it to wake on input.

@@ -13,15 +13,13 @@ import time
 
 from micropython import const
 
-from hal.interfaces import Stepper
-
 _MASK = const(0x3FFFFFFF)
 _PULSE_US = const(2)     # STEP high time; DRV8825's 1.9 us minimum is the strictest of the three
 _EN_ON = const(0)        # EN level that energises the driver (active-low)
 _EN_OFF = const(1)
 
 
-class StepDirStepper(Stepper):
+class StepDirStepper:  # honours hal.contracts.Stepper (checked by tests_host/test_hal_contracts.py)
     """`forward_level` is the DIR level for forward (dispensing) motion; it depends on the wiring
     of the motor coils, so the board decides it."""
 

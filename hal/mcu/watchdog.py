@@ -8,12 +8,10 @@ chip allows: RP2040 at most 8388 ms (the board passes `max_timeout_ms`).
 
 from micropython import const
 
-from hal.interfaces import Watchdog
-
 _MASK = const(0x3FFFFFFF)
 
 
-class McuWatchdog(Watchdog):
+class McuWatchdog:  # honours hal.contracts.Watchdog (checked by tests_host/test_hal_contracts.py)
     """`wdt_class` is machine.WDT (called once as wdt_class(timeout=ms))."""
 
     def __init__(self, wdt_class, timeout_ms, max_timeout_ms=None):

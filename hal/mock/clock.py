@@ -9,7 +9,8 @@ MicroPython build a wake-up allocates nothing in the clock (tests measure the fi
 through the simulator). elapsed_ms itself becomes a long int there after 2**30 ms (12.4 days).
 """
 
-from hal.interfaces import COUNTER_PERIOD, Clock
+from hal.contracts import Clock
+from hal.interfaces import COUNTER_PERIOD
 
 _MASK = COUNTER_PERIOD - 1
 _HALF = COUNTER_PERIOD >> 1

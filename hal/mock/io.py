@@ -1,6 +1,6 @@
 """Mock buzzer, analog inputs (battery) and watchdog. Each records what the firmware did to it."""
 
-from hal.interfaces import AnalogIn, Buzzer, Watchdog
+from hal.contracts import AnalogIn, Buzzer, Watchdog
 
 
 class MockBuzzer(Buzzer):

@@ -6,7 +6,7 @@ pulse adds `occlusion_step_mv` that stays until the occlusion clears; while disc
 pulses push fluid out with no rise at all.
 """
 
-from hal.interfaces import AnalogIn
+from hal.contracts import AnalogIn
 
 
 class MockLine(AnalogIn):

@@ -17,7 +17,8 @@ Bench realism (all off by default, so the mock moves exactly `true_pl_per_step` 
   through the present tubing (`tubing_pl`; `replace_tubing()` starts a new one).
 """
 
-from hal.interfaces import COUNTER_PERIOD, AnalogIn, RotationSensor, Stepper
+from hal.contracts import AnalogIn, RotationSensor, Stepper
+from hal.interfaces import COUNTER_PERIOD
 
 _PPM_ML = 1_000_000 * 1_000_000_000   # ppm x pL per mL: the wear term's denominator
 _PL_PER_UL = 1_000_000

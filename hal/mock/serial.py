@@ -1,6 +1,6 @@
 """In-memory serial link: the host side pushes bytes in and takes the firmware's output out."""
 
-from hal.interfaces import SerialLink
+from hal.contracts import SerialLink
 
 
 class MockSerial(SerialLink):

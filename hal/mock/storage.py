@@ -5,7 +5,7 @@
 bytes written so far, the write raises, and `torn` is set. `bytes_written` counts wear.
 """
 
-from hal.interfaces import Storage
+from hal.contracts import Storage
 
 _EIO = 5
 

@@ -21,7 +21,7 @@ try:
 except ImportError:   # on the emulated Pico (tools/emu/wakeup.py): its modules are on the board's flash
     pass
 
-from hal.interfaces import Stepper
+from hal.contracts import Stepper
 from hal.mock.pump import MockPump
 
 _STEP_MS = 17       # a step every 17 ms (5000 steps/day is one every 17.28 s: only the addition counts)

@@ -3,9 +3,9 @@
     python tools/emu/wakeup.py          # prints the JSON of tools/emu/wakeup_main.py
 
 The `.mpy` deploy of the pico (tools/deploy/build.py) plus the simulator's own modules (boards/sim,
-hal/mock, compiled by mpy-cross the same way) go on the flash image, tools/emu/wakeup_main.py as
-/main.py; the emulated board runs the floor loop and a simulated day of therapy and prints both
-timings (the board's microsecond timer). rp2040js does not model the RP2040's instruction timing
+hal/contracts, hal/mock, compiled by mpy-cross the same way) go on the flash image,
+tools/emu/wakeup_main.py as /main.py; the emulated board runs the floor loop and a simulated day of
+therapy and prints both timings (the board's microsecond timer). rp2040js does not model the RP2040's instruction timing
 exactly, so the figures are a ratio on this image, not microseconds of a real chip.
 """
 
@@ -26,8 +26,8 @@ sys.path.insert(0, HERE)
 import mkfs  # noqa: E402
 import pico  # noqa: E402
 
-SIM_SOURCES = ("boards/sim/__init__.py", "boards/sim/board.py", "boards/sim/bench.py", "hal/mock/*.py",
-               "tools/bench/mpy_floor.py")
+SIM_SOURCES = ("boards/sim/__init__.py", "boards/sim/board.py", "boards/sim/bench.py", "hal/contracts.py",
+               "hal/mock/*.py", "tools/bench/mpy_floor.py")
 
 
 def _mpy_cross():
