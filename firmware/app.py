@@ -4,8 +4,9 @@ The Pump builds the components and runs the loop; each component owns its state:
 - Delivery (firmware/delivery.py): the step path: planners -> stepper -> accounts, stops, rates;
 - Supervisor (firmware/supervisor.py): monitors and the independent guard -> alarms and stops;
 - Store (firmware/store.py): settings and journal on flash, storage status;
-- Protocol (firmware/protocol.py): serial lines -> authenticated commands; the handlers get a Control
-  (firmware/control.py), the narrow surface through which a command changes the pump.
+- Protocol (firmware/protocol.py): serial lines -> authenticated commands (served by firmware/serve.py,
+  loaded per line); the handlers get a Control (firmware/control.py, built per command: control()), the
+  narrow surface through which a command changes the pump.
 
 Each wake-up does what is due, in this order: scheduled rate changes and steps in time order, serial
 commands, housekeeping; then it feeds the watchdog (healthy path only) and sleeps until the next
@@ -23,7 +24,6 @@ from micropython import const
 from firmware import VERSION, calibration, lazy, stops
 from firmware.alarms import Alarms
 from firmware.config import Config
-from firmware.control import Control
 from firmware.delivery import Delivery
 from firmware.demand import DemandPolicy
 from firmware.eventlog import EventLog
@@ -64,8 +64,8 @@ class Pump:
         self.store = Store(hw, config, self.log, self.alarms, self.timebase, delivery, self.demand,
                            self.supervisor.guard)
         self.reader = LineReader(hw.serial)
-        self.protocol = Protocol(hw, self.log, self.timebase, self.store, self.shutdown, config.evict_handlers)
-        self.protocol.control = Control(self, self.protocol)
+        self.protocol = Protocol(hw, self.log, self.timebase, self.store, self.shutdown, config.evict_handlers,
+                                 self.control)
         self.wakeups = 0              # main-loop passes (wraps at 2**30; make bench and tests)
         self.housekeeping_runs = 0    # housekeeping passes (wraps at 2**30)
         self.safe = False             # the one shutdown path ran (internal fault)
@@ -173,6 +173,13 @@ class Pump:
             return edge
         return deadline
 
+    # --- commands -------------------------------------------------------------------------------
+    def control(self):
+        """A Control over this pump: the narrow surface a command handler gets (firmware/control.py).
+        It only holds references, so the serving code builds one per command (firmware/serve.py) and
+        on a board its code is in RAM only while a line is served."""
+        return lazy.module("control").Control(self, self.protocol)
+
     # --- after a change ---------------------------------------------------------------------------
     def commit(self):
         """After a change: the basal rate due now, the guard's 24 h allowance, the refill forecast, and
@@ -216,6 +223,10 @@ class Pump:
                 return
             self.protocol.send(self.protocol.handle(line), self.hw.serial)
             n += 1
+            if self.config.evict_handlers:
+                # the code the line loaded (dropped) and its garbage go before the rest of the pass (the
+                # journal): after the reply is sent, not before, so the reply is not held up (~15 ms)
+                lazy.collect()
 
     def notify(self, obj):
         self.protocol.send(obj, self.hw.serial)

@@ -15,8 +15,9 @@ again cannot let an old recorded frame run.
 
 Counters run 1 .. CTR_MAX (2**30 - 1, a small int on a board). The last 1024 values (from
 ROLLOVER_CTR) are reserved for keys.provision: a role that reaches ROLLOVER_CTR must be re-keyed
-(E_AUTH_ROLLOVER). Re-keying a role whose counter is past RESET_CTR (2**29) restarts it at 0;
-otherwise counters carry on across a re-key, so frames recorded under any earlier key stay replays.
+(E_AUTH_ROLLOVER). Re-keying a role whose counter is past RESET_CTR (2**29,
+firmware/authstore.py) restarts it at 0; otherwise counters carry on across a re-key, so frames
+recorded under any earlier key stay replays.
 
 Failures (every E_AUTH_* refusal and E_BENCH_DISABLED) are counted in a window of `window_s`
 (60 s). They are logged through a bounded log (firmware/ratelog.py): the first LOG_PER_WINDOW of
@@ -29,245 +30,147 @@ one, and the count is logged once when the lockout ends. Bench commands (sim.*, 
 only with a bench) are not held by a lockout, so that the simulator's virtual time (sim.run) can run
 it out; they are checked as ever. Failures and lockouts are not persisted.
 
-The gate, its counters and the lockout are resident; loaded on demand (firmware/lazy.py): the key
-record's codec (firmware/authstore.py: at boot, for a counter reservation, for a re-key), the HMAC
-(firmware/hmac_sha256.py, for a signed frame) and the keys.state and keys.provision commands
-(firmware/cmd_keys.py). On a board (not the simulator) keys.provision refuses every
-public or weak key for every role (weak_key): the development keys of any role, and keys with the
-marks of a made-up one (firmware/cmd_keys.py weak_key).
+Resident (this module): the state, which lives between lines (keys, counters and their
+reservations, the failure window and the lockout, with the bounded "auth_fail" log), what
+housekeeping runs (the end of a lockout, the log's window) and what the Protocol, the Control and
+keys.state read. The code that runs only while a line is served, at boot or for a key command is
+loaded on demand (firmware/lazy.py) and on a board leaves RAM after its job: the gate
+(firmware/gate.py: check, the checks of a signed frame, with the HMAC of firmware/hmac_sha256.py),
+the key record (firmware/authstore.py: its codec, read at boot, the counter leases, install, re-key,
+the development keys), the role map (firmware/roles.py) and the keys.state and keys.provision
+commands (firmware/cmd_keys.py). That code changes the Auth only through its public methods: adopt,
+stored, marked (the key record), accept (a counter consumed), count_failure (a refusal: logged,
+counted, maybe a lockout), first_use. On a board (not the simulator) keys.provision refuses every
+public or weak key for every role (firmware/cmd_keys.py weak_key): the development keys of any
+role, and keys with the marks of a made-up one.
 """
-
-import hashlib
 
 from micropython import const
 
-from firmware import lazy, record, roles
-from firmware.errors import E_AUTH_RATE_LIMIT, E_AUTH_REQUIRED, E_BENCH_DISABLED, E_STORAGE, CommandError
+from firmware import lazy
 from firmware.ratelog import RateLog
 
 CTR_MAX = const(0x3FFFFFFF)        # 2**30 - 1
 ROLLOVER_CTR = const(0x3FFFFC00)   # 2**30 - 1024: from here on only keys.provision is accepted
-RESET_CTR = const(0x20000000)      # 2**29: re-keying a role past this restarts its counter at 0
 MAX_JUMP = const(0x100000)         # 2**20: a counter further ahead is refused (E_AUTH_STALE)
 CTR_LEASE = const(64)              # counters reserved on flash by one write (one write per 64 frames)
-KEY_BYTES = const(32)
-# Development keys: the simulator's only (public seed, see boards/sim/board.py). A board refuses them.
-DEV_SEED = b"micro-dosing pump simulator development key (public, never on a board): "
-MAX_FAILURES = const(5)
-WINDOW_S = const(60)
+_MAX_FAILURES = const(5)
+_WINDOW_S = const(60)
 LOCKOUT_S = const(300)
-LOG_PER_WINDOW = const(5)
+_LOG_PER_WINDOW = const(5)
 LOG_WINDOW_S = const(600)
-PROVISION = "keys.provision"
-
-
-def dev_key(role):
-    """The simulator's public development key of `role`."""
-    return hashlib.sha256(DEV_SEED + role.encode()).digest()
-
-
-def _store():
-    """firmware/authstore.py, the key record's codec: loaded when a record is read or written."""
-    return lazy.module("authstore")
 
 
 class Auth:
     def __init__(self, hw, log, timebase, status, evict=False):
         """hw: the Hardware (storage, bench); log: the EventLog; timebase: wall_s for the records,
         mono_s() for the windows; status: storage_ok() / storage_failed(what, exc) (firmware/store.py);
-        evict: the key record's codec leaves RAM after the boot's read (Config.evict_handlers)."""
-        self._hw = hw
-        self._events = log
-        self._timebase = timebase
-        self._status = status
-        self.max_failures = MAX_FAILURES   # tests and the fuzz may change these three
-        self.window_s = WINDOW_S
+        evict: the on-demand code leaves RAM after each job (Config.evict_handlers). The first four are
+        read, never replaced, by the on-demand code."""
+        self.hw = hw
+        self.events = log
+        self.timebase = timebase
+        self.storage_status = status
+        self.max_failures = _MAX_FAILURES  # tests and the fuzz may change these three
+        self.window_s = _WINDOW_S
         self.lockout_s = LOCKOUT_S
-        self.keys = [None, None, None]
+        self.keys = [None, None, None]     # per role in roles.ROLES order (None: no key)
         self.ctr = [0, 0, 0]               # last accepted counter per role (RAM, exact)
-        self._saved = [0, 0, 0]            # reservation on flash per role: >= ctr
-        self._seq = 0
+        self.saved = [0, 0, 0]             # reservation on flash per role: >= ctr
+        self.seq = 0                       # the key record's sequence number on flash
         self.mark = [0, 0, 0]              # high-water mark on flash per role: >= every reservation
-        self._mark_seq = 0
+        self.mark_seq = 0
+        self.record_status = None          # record.OK / MISSING / CORRUPT (unreadable counts as CORRUPT)
         self.failures = 0
         self._window_start = 0
-        self._fail_log = RateLog(log, timebase, "auth_fail", LOG_WINDOW_S, LOG_PER_WINDOW)
+        self.fail_log = RateLog(log, timebase, "auth_fail", LOG_WINDOW_S, _LOG_PER_WINDOW)
         self._locked_until = None
         self._refused_locked = 0
         self.verified_role = None          # role of the frame the gate let through last (None: unsigned)
         self._evict = evict
+        self._used = False                 # an authenticated command came since boot (first_use)
+        self._job("authstore", "restore")
+
+    def _job(self, module, name, *args):
+        """firmware/<module>.py's function `name`(self, *args), loaded on demand; on a board (evict) its
+        code and all it loaded leave RAM after it (firmware/lazy.py)."""
         keep = lazy.mark()
         try:
-            self.record_status = self._load()  # record.OK / MISSING / CORRUPT (unreadable counts as CORRUPT)
+            return getattr(lazy.module(module), name)(self, *args)
         finally:
-            self._drop(keep)
-        self._load_logged = False
+            if self._evict:
+                lazy.drop(keep)
 
-    def _drop(self, keep):
-        """The end of a job of the key record or the MAC: its code leaves RAM (firmware/lazy.py)."""
-        if self._evict:
-            lazy.drop(keep)
+    # --- jobs loaded on demand ----------------------------------------------------------------------
+    def check(self, cmd, req, role, ctr, body, mac):
+        """Let the request through, or raise CommandError (firmware/gate.py check). On success
+        `verified_role` is the signer (None for a public command or the first provisioning on the bench)."""
+        self.verified_role = None
+        self.verified_role = self._job("gate", "check", cmd, req, role, ctr, body, mac)
 
     def install(self, keys_by_role, by):
-        """Store keys directly (the simulator's development keys at start). Counters are kept, and
-        never below the high-water mark (a damaged key record may have lost them)."""
-        keys = [keys_by_role.get(role) for role in roles.ROLES]
-        keep = lazy.mark()
-        try:
-            self._save(keys, [max(self.ctr[i], self.mark[i]) for i in range(len(roles.ROLES))])
-            names = _store().key_roles(keys)
-        finally:
-            self._drop(keep)
-        self.record_status = record.OK
-        self._log("keys", {"by": by, "roles": names, "rekeyed": list(names)})
-
-    # --- the key record (firmware/authstore.py) ------------------------------------------------------
-    def _load(self):
-        store = _store()
-        mark = store.load_mark(self._hw.storage)
-        if mark is not None:
-            self._mark_seq, self.mark = mark
-        status, seq, keys, ctrs = store.load(self._hw.storage)
-        if status == record.OK:
-            self._seq = seq
-            self._saved = list(ctrs)
-            self.keys = keys            # after a reset every reserved counter counts as used
-            self.ctr = ctrs
-        return status
-
-    def _write_mark(self, marks):
-        self._mark_seq = _store().write_mark(self._hw.storage, self._mark_seq, marks)
-        self.mark = list(marks)
-
-    def _write(self, keys, saved):
-        """Write keys and counter reservations atomically, the mark first (the mark on flash is never
-        below a reservation on flash). Raises OSError."""
-        store = _store()
-        marks = store.covering(self.mark, saved)
-        if marks is not None:
-            self._write_mark(marks)
-        self._seq = store.write_keys(self._hw.storage, self._seq, keys, saved)
-        self._saved = list(saved)
-        self._status.storage_ok()
+        """Store keys directly (the simulator's development keys at start: firmware/authstore.py install)."""
+        self._job("authstore", "install", keys_by_role, by)
 
     def _save(self, keys, ctrs):
-        """Write keys and counters atomically, then adopt them (each counter its own reservation).
-        Raises OSError (nothing adopted)."""
-        self._write(keys, ctrs)
+        """Write keys and counters atomically, then adopt them (firmware/authstore.py save)."""
+        self._job("authstore", "save", keys, ctrs)
+
+    # --- the narrow interface the on-demand code changes the state through -------------------------
+    def adopt(self, keys, ctrs, status):
+        """Keys and last accepted counters (one per role), and the key record's status."""
         self.keys = keys
         self.ctr = list(ctrs)
+        self.record_status = status
 
-    def _storage_failed(self, exc):
-        self._status.storage_failed("auth counters", exc)
+    def stored(self, seq, saved):
+        """The key record `seq` on flash holds the reservations `saved` (one per role)."""
+        self.seq = seq
+        self.saved = list(saved)
 
-    def rekey(self, keys, first):
-        """Store `keys` (one per role in roles.ROLES order, None: no key) and adopt them; returns the
-        indices of the roles whose key changed. Counters: authstore.rekeyed_counters (first: the
-        unsigned first provisioning starts every counter at the high-water mark). A counter restarted
-        at 0 lowers its mark too, after the key record (a power cut before that write keeps the mark
-        high: the safe side). OSError if the key record cannot be written: nothing changed."""
-        keep = lazy.mark()
-        try:
-            ctrs, saved, changed, reset = _store().rekeyed_counters(self.keys, keys, self.ctr, self._saved,
-                                                                    self.mark, first)
-            try:
-                self._write(keys, saved)
-            except OSError as exc:
-                self._storage_failed(exc)
-                raise
-            self.keys = keys
-            self.ctr = ctrs
-            if reset:
-                marks = list(self.mark)
-                for i in reset:
-                    marks[i] = saved[i]
-                try:
-                    self._write_mark(marks)
-                except OSError as exc:
-                    self._storage_failed(exc)
-        finally:
-            self._drop(keep)
-        self.record_status = record.OK
-        return changed
+    def marked(self, seq, marks):
+        """The high-water mark record `seq` on flash holds `marks` (one per role)."""
+        self.mark_seq = seq
+        self.mark = list(marks)
 
-    def provisioned(self):
-        return self.keys[0] is not None
+    def accept(self, i, ctr):
+        """Role i's frame with counter `ctr` passed the gate: consumed (in RAM, even if its
+        reservation cannot be written: no replay until the next reset)."""
+        self.ctr[i] = ctr
 
-    def last_ctr(self, role):
-        i = roles.index(role)
-        return self.ctr[i] if i >= 0 else 0
+    def first_use(self):
+        """True at the first authenticated command since boot, then False."""
+        first = not self._used
+        self._used = True
+        return first
 
-    # --- the gate ---------------------------------------------------------------------------------
-    def check(self, cmd, req, role, ctr, body, mac):
-        """Let the request through, or raise CommandError. On success `verified_role` is the signer
-        (None for a public command or the first provisioning on the bench)."""
-        self.verified_role = None
-        bench = self._hw.bench is not None
-        if roles.needs_bench(cmd) and not bench:
-            self._fail(self._timebase.mono_s(), E_BENCH_DISABLED, "'%s' needs a bench (simulator or bench jumper)"
-                       % cmd[:40], cmd, role)
-        if roles.is_public(cmd):
+    def count_failure(self, now, data):
+        """A refusal at monotonic second `now`. During a lockout it is only counted: never a new or
+        longer lockout. Otherwise it is logged through the bounded "auth_fail" log (`data`: a dict
+        with "error") and counted in its window of window_s, and the max_failures-th of a window
+        starts a lockout of lockout_s."""
+        if self._locked(now):
+            self._refused_locked += 1
             return
-        now = self._timebase.mono_s()
-        self._note_load(now)
-        if self._locked(now) and not (bench and roles.needs_bench(cmd)):
-            self._refused_locked += 1
-            raise CommandError(E_AUTH_RATE_LIMIT, "too many authentication failures: authenticated commands "
-                                                  "refused for %d s more" % (self._locked_until - now))
-        if mac is None:
-            if cmd == PROVISION and not self.provisioned():
-                if bench:
-                    return   # first provisioning: unsigned, on the bench, while no keys are stored
-                self._fail(now, E_BENCH_DISABLED, "the first provisioning needs the bench jumper", cmd, role)
-            self._fail(now, E_AUTH_REQUIRED, "'%s' needs a signed frame: BODY~MAC with role and ctr" % cmd[:40],
-                       cmd, role)
-        keep = lazy.mark()
-        try:
-            store = _store()
-            refused = store.refusal(self, cmd, req, role, ctr, body, mac, bench)
-            if refused is None:
-                # write-ahead: the counter is reserved on flash before the command runs
-                i = roles.index(role)
-                self.ctr[i] = ctr   # consumed in RAM even if the write fails: no replay until the next reset
-                if ctr > self._saved[i]:
-                    saved = list(self._saved)
-                    saved[i] = store.lease(ctr)
-                    try:
-                        self._write(self.keys, saved)
-                    except OSError as exc:
-                        self._storage_failed(exc)
-                        if not roles.needs_bench(cmd):   # bench commands act on the simulator's mocks only
-                            self._fail_log.add({"error": E_STORAGE, "cmd": cmd[:24], "role": role})
-                            raise CommandError(E_STORAGE, "the replay counter could not be saved (%r): refused"
-                                               % (exc,))
-        finally:
-            self._drop(keep)
-        if refused is not None:
-            self._fail(now, refused[0], refused[1], cmd, refused[2])
-        self.verified_role = role
-
-    def _note_load(self, now):
-        if not self._load_logged:
-            self._load_logged = True
-            if self.record_status == record.CORRUPT:
-                self._log("auth_record_lost", None)
-
-    # --- failures and the rate limit ----------------------------------------------------------------
-    def _fail(self, now, code, msg, cmd, role):
-        if self._locked(now):   # during a lockout: counted, never a new or longer lockout
-            self._refused_locked += 1
-            raise CommandError(code, msg)
         if now < self._window_start or now - self._window_start >= self.window_s:
             self._window_start = now
             self.failures = 0
         self.failures += 1
-        self._fail_log.add({"error": code, "cmd": cmd[:24], "role": role if roles.index(role) >= 0 else None})
+        self.fail_log.add(data)
         if self.failures >= self.max_failures:
             self._locked_until = now + self.lockout_s
             self.failures = 0
             self._window_start = now
             self._log("auth_lockout", {"lockout_s": self.lockout_s})
-        raise CommandError(code, msg)
+
+    # --- what the resident code reads and runs --------------------------------------------------------
+    def provisioned(self):
+        return self.keys[0] is not None
+
+    def last_ctr(self, role):
+        """The last accepted counter of `role` (0 for a name that is no role): the simulator's signer."""
+        i = lazy.module("roles").index(role)
+        return self.ctr[i] if i >= 0 else 0
 
     def _locked(self, now):
         until = self._locked_until
@@ -285,7 +188,7 @@ class Auth:
         count of failures suppressed in a window that is over. True while a lockout or a window
         stays open (housekeeping must come back), False when neither is."""
         locked = self._locked(now)
-        return self._fail_log.flush(now) or locked
+        return self.fail_log.flush(now) or locked
 
     def locked_s(self, now):
         """Seconds of a lockout still to run at monotonic second `now` (0: none; an ended lockout is
@@ -293,4 +196,4 @@ class Auth:
         return self._locked_until - now if self._locked(now) else 0
 
     def _log(self, kind, data):
-        self._events.add(self._timebase.wall_s, kind, data)
+        self.events.add(self.timebase.wall_s, kind, data)

@@ -1,15 +1,17 @@
 """The key record of firmware/auth.py: per-role keys and replay counters on flash, the counter leases
-and the high-water mark (the simulator's public development keys, which a board refuses, are
-firmware/auth.py's dev_key; firmware/cmd_keys.py weak_key).
+and the high-water mark, and the simulator's public development keys (dev_key), which a board
+refuses (firmware/cmd_keys.py weak_key).
 
 The state (keys, counters, reservations, marks, sequence numbers) stays in the Auth; this module is
-its codec, the checks of a signed frame (refusal: MAC, role, counter) and the rules of its counters,
-loaded on demand (firmware/lazy.py): at boot, for a signed frame and for keys.provision. Its functions
-take values and return values; they read the Auth's public state and change nothing.
+its codec, the rules of its counters and the jobs that read and write the record, loaded on demand
+(firmware/lazy.py): at boot (restore), when a frame needs a new lease (reserve, from firmware/gate.py),
+for keys.provision (rekey, from firmware/cmd_keys.py) and the simulator's keys at start (install). It
+changes the Auth only through its public methods (adopt, stored, marked); its other functions take
+values and return values.
 
 Keys and counters live in one atomic record ("auth", firmware/record.py): 3 slots of <B32sI> (key
 present, key, counter reservation) in the order of roles.ROLES. In RAM `ctr` is each role's last
-accepted counter; on flash the reservation (`_saved`) is at least that. A frame above the
+accepted counter; on flash the reservation (`saved`) is at least that. A frame above the
 reservation writes a new one, ctr + CTR_LEASE - 1, before its command runs, and after a reset a role
 starts from its reservation: one flash write per CTR_LEASE frames, and no frame can ever run twice
 (a reset skips at most one lease).
@@ -20,34 +22,21 @@ reservation on flash. When the key record is damaged, the first provisioning sta
 the mark: re-provisioning the same keys cannot let an old recorded frame run again.
 """
 
+import hashlib
 import struct
 
 from micropython import const
 
 from firmware import record, roles
-from firmware.auth import (  # noqa: F401 - the constants and dev_key: firmware/cmd_keys.py takes them from here
+from firmware.auth import (  # noqa: F401 - the constants: firmware/cmd_keys.py takes them from here
     CTR_LEASE,
     CTR_MAX,
-    KEY_BYTES,
     MAX_JUMP,
-    PROVISION,
-    RESET_CTR,
     ROLLOVER_CTR,
-    dev_key,
 )
-from firmware.errors import (
-    E_ARG_MISSING,
-    E_ARG_TYPE,
-    E_AUTH_FORBIDDEN,
-    E_AUTH_MAC,
-    E_AUTH_REPLAY,
-    E_AUTH_ROLE,
-    E_AUTH_ROLLOVER,
-    E_AUTH_STALE,
-    E_BENCH_DISABLED,
-)
-from firmware.hmac_sha256 import Hmac, equal
 
+RESET_CTR = const(0x20000000)      # 2**29: re-keying a role past this restarts its counter at 0
+KEY_BYTES = const(32)
 MARK_SPAN = const(0x10000)         # the high-water mark is raised this far beyond a reservation
 MARK_RECORD = "ctrmark"
 _MARK = "<III"
@@ -55,39 +44,99 @@ RECORD = "auth"
 _SLOT = "<B32sI"
 _SLOT_LEN = const(37)
 _SEQ_MASK = const(0x3FFFFFFF)
-def refusal(auth, cmd, req, role, ctr, body, mac, bench):
-    """Why the Auth's gate refuses a signed frame (BODY~MAC of role `role`, counter `ctr`): (code,
-    message, role for the log) or None to let it through. Reads the Auth's keys, counters and key
-    record status; changes nothing."""
-    i = roles.index(role)
-    if i < 0:
-        return E_AUTH_ROLE, "unknown role (use %s)" % ", ".join(roles.ROLES), None
-    if auth.keys[i] is None:
-        why = " (the key record is damaged: provision again on the bench)" if (
-            auth.record_status == record.CORRUPT) else ""
-        return E_AUTH_ROLE, "no key is provisioned for role '%s'%s" % (role, why), role
-    if role == roles.BENCH and not bench:
-        return E_BENCH_DISABLED, "the bench role needs a bench (simulator or bench jumper)", role
-    if not equal(Hmac(auth.keys[i]).hexdigest(body), mac):
-        return E_AUTH_MAC, "MAC does not match (key, role or body bytes differ)", role
-    if not roles.allowed(role, cmd, req):
-        return E_AUTH_FORBIDDEN, "role '%s' may not send '%s'" % (role, cmd[:40]), role
-    if ctr is None:
-        return E_ARG_MISSING, "signed frame without 'ctr'", role
-    if isinstance(ctr, bool) or not isinstance(ctr, int):
-        return E_ARG_TYPE, "'ctr' must be an integer 1..%d" % CTR_MAX, role
-    last = auth.ctr[i]
-    if ctr > CTR_MAX:
-        return E_AUTH_ROLLOVER, "'ctr' beyond %d: re-key role '%s'" % (CTR_MAX, role), role
-    if ctr <= last:
-        return E_AUTH_REPLAY, "counter %d is not above the last accepted %d" % (ctr, last), role
-    if ctr - last > MAX_JUMP:
-        return E_AUTH_STALE, "counter %d is more than %d ahead of %d" % (ctr, MAX_JUMP, last), role
-    if ctr >= ROLLOVER_CTR and cmd != PROVISION:
-        return E_AUTH_ROLLOVER, "role '%s' has used its counters: re-key it (keys.provision)" % role, role
-    return None
+# Development keys: the simulator's only (public seed, see boards/sim/board.py). A board refuses them.
+DEV_SEED = b"micro-dosing pump simulator development key (public, never on a board): "
 
 
+def dev_key(role):
+    """The simulator's public development key of `role`."""
+    return hashlib.sha256(DEV_SEED + role.encode()).digest()
+
+
+# --- the Auth's jobs on the record --------------------------------------------------------------------
+def restore(auth):
+    """The boot's job: the high-water mark and the key record read from flash into `auth` (after a
+    reset every reserved counter counts as used; a record missing or damaged: no keys, counters 0)."""
+    storage = auth.hw.storage
+    mark = load_mark(storage)
+    if mark is not None:
+        auth.marked(mark[0], mark[1])
+    status, seq, keys, ctrs = load(storage)
+    auth.stored(seq, ctrs)
+    auth.adopt(list(keys), ctrs, status)
+
+
+def _write_mark(auth, marks):
+    auth.marked(write_mark(auth.hw.storage, auth.mark_seq, marks), marks)
+
+
+def _storage_failed(auth, exc):
+    auth.storage_status.storage_failed("auth counters", exc)
+
+
+def write(auth, keys, saved):
+    """Write keys and counter reservations atomically, the mark first (the mark on flash is never
+    below a reservation on flash). Raises OSError."""
+    marks = covering(auth.mark, saved)
+    if marks is not None:
+        _write_mark(auth, marks)
+    auth.stored(write_keys(auth.hw.storage, auth.seq, keys, saved), saved)
+    auth.storage_status.storage_ok()
+
+
+def save(auth, keys, ctrs):
+    """Write keys and counters atomically, then adopt them (each counter its own reservation).
+    Raises OSError (nothing adopted)."""
+    write(auth, keys, ctrs)
+    auth.adopt(keys, ctrs, record.OK)
+
+
+def reserve(auth, i, ctr):
+    """Write-ahead of role i's accepted counter `ctr`, above its reservation: a new lease on flash
+    before its command runs. OSError (told to the storage status) if it cannot be written."""
+    saved = list(auth.saved)
+    saved[i] = lease(ctr)
+    try:
+        write(auth, auth.keys, saved)
+    except OSError as exc:
+        _storage_failed(auth, exc)
+        raise
+
+
+def install(auth, keys_by_role, by):
+    """Store keys directly (the simulator's development keys at start). Counters are kept, and never
+    below the high-water mark (a damaged key record may have lost them). Raises OSError."""
+    keys = [keys_by_role.get(role) for role in roles.ROLES]
+    save(auth, keys, [max(auth.ctr[i], auth.mark[i]) for i in range(len(roles.ROLES))])
+    names = key_roles(keys)
+    auth.events.add(auth.timebase.wall_s, "keys", {"by": by, "roles": names, "rekeyed": list(names)})
+
+
+def rekey(auth, keys, first):
+    """Store `keys` (one per role in roles.ROLES order, None: no key) and adopt them; returns the
+    indices of the roles whose key changed. Counters: rekeyed_counters (first: the unsigned first
+    provisioning starts every counter at the high-water mark). A counter restarted at 0 lowers its
+    mark too, after the key record (a power cut before that write keeps the mark high: the safe
+    side). OSError if the key record cannot be written: nothing changed."""
+    ctrs, saved, changed, reset = rekeyed_counters(auth.keys, keys, auth.ctr, auth.saved, auth.mark, first)
+    try:
+        write(auth, keys, saved)
+    except OSError as exc:
+        _storage_failed(auth, exc)
+        raise
+    auth.adopt(keys, ctrs, record.OK)
+    if reset:
+        marks = list(auth.mark)
+        for i in reset:
+            marks[i] = saved[i]
+        try:
+            _write_mark(auth, marks)
+        except OSError as exc:
+            _storage_failed(auth, exc)
+    return changed
+
+
+# --- the codec and the counters' rules: values in, values out --------------------------------------------
 def lease(ctr):
     """The reservation written for an accepted ctr: CTR_LEASE counters, never into the reserved zone
     (from ROLLOVER_CTR a counter is reserved exactly: only keys.provision uses it)."""

@@ -5,8 +5,8 @@ on a bench, while no keys are stored (firmware/auth.py lets it through), and it 
 once; a clinician key is required. Signed by the clinician, the roles named are re-keyed (a new key)
 or removed (null); the others keep theirs. Every key is distinct and differs from the present one; a
 board (not the simulator) refuses public and weak keys (weak_key; pumpctl checks the same before it
-sends, tools/pumpctl/keys.py, kept equal by tests_host/test_keys_host.py). Counters:
-firmware/auth.py Auth.rekey (firmware/authstore.py rekeyed_counters).
+sends, tools/pumpctl/keys.py, kept equal by tests_host/test_keys_host.py). Counters and the key
+record: firmware/authstore.py rekey (rekeyed_counters).
 """
 
 import binascii
@@ -21,6 +21,7 @@ from firmware.authstore import (
     ROLLOVER_CTR,
     dev_key,
     key_roles,
+    rekey,
 )
 from firmware.errors import E_ARG_MISSING, E_ARG_RANGE, E_ARG_TYPE, E_ARG_UNKNOWN, E_STORAGE, CommandError
 from firmware.params import only
@@ -114,7 +115,7 @@ def provision(ctl, req):
                 raise CommandError(E_ARG_RANGE, "each role needs its own key")
     ctl.begin()
     try:
-        changed = auth.rekey(keys, signer is None)
+        changed = rekey(auth, keys, signer is None)
     except OSError as exc:
         raise CommandError(E_STORAGE, "keys could not be saved (%r): nothing changed" % (exc,))
     rekeyed = [roles.ROLES[i] for i in changed]

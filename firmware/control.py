@@ -1,10 +1,13 @@
 """Control: the narrow surface through which a command handler sees and changes the pump.
 
 A handler (firmware/commands.py, cmd_*.py) gets a Control, never the Pump. It validates every argument
-first, then calls begin() (from there an exception is a fault of the pump, firmware/protocol.py), then
+first, then calls begin() (from there an exception is a fault of the pump, firmware/serve.py), then
 changes the pump only through the methods below, and ends with commit() (rates, guard allowance,
 forecast, journal). The component references are for reading and for calling their own methods
 (alarms.clear(), log.add(), demand.refusal() ...); a handler never assigns a component's field.
+
+A Control keeps references only, no state of its own: the serving code builds one for each command
+(Pump.control()), so on a board (Config.evict_handlers) its code is loaded only while a line is served.
 """
 
 from firmware import stops

@@ -1,5 +1,6 @@
 """Modules loaded for one job and dropped after it: the heap holds the resident pump plus one job's
-code at a time (command handlers, the boot's recovery, the forecast, the flash codec).
+code at a time (the serving of a command line and its handler, the boot's recovery, the forecast,
+the flash codec).
 
     keep = lazy.mark()          # the modules loaded now
     ...import and use what the job needs...
@@ -64,8 +65,17 @@ def module(name):
     return mod
 
 
+def settle():
+    """While a command is served (serving()): a collection after a step that leaves garbage the rest
+    of the command need not carry (a record written: its file object, its encoded bytes and the codec
+    just dropped). Otherwise nothing (module(): no collection outside a command)."""
+    if _in_command[0]:
+        collect()
+
+
 # modules loaded only for a job (the rest of the firmware is imported at boot and stays)
-ON_DEMAND = ("boot", "persist", "forecast", "commands", "cmd_therapy", "cmd_setup", "cmd_keys", "cmd_log")
+ON_DEMAND = ("boot", "persist", "forecast", "serve", "gate", "control", "commands", "cmd_therapy", "cmd_setup",
+             "cmd_keys", "cmd_log")
 
 
 def from_mpy():

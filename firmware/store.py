@@ -63,6 +63,7 @@ class Store:
         finally:
             if self._evict:
                 lazy.drop(keep)
+            lazy.settle()       # while a command is served: the codec, the record and its file object go
         self.storage_ok(settings=True)
         self.journal_due = True
 

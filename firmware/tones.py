@@ -58,6 +58,7 @@ class TonePlayer:
     def stop(self):
         self._pattern = None
         self._queue = None
+        self._starting = False
         self.playing = False
         self._buzzer.off()
 

@@ -7,9 +7,10 @@ Layers, lowest first; a module may import only from its own layer or below:
   persist    firmware/store.py, firmware/boot.py: persistence composed into the Pump
   control    firmware/control.py: the narrow surface command handlers get
   handlers   command modules, loaded on demand by name (never imported statically)
-  top        firmware/protocol.py, firmware/app.py
+  top        firmware/protocol.py, firmware/serve.py (serves a line), firmware/app.py
 And: nothing below control takes a `pump`; handlers assign no field of what the Control hands them;
-no firmware module reads another object's private attribute; firmware never imports boards/ or tools/.
+no firmware module reads another object's private attribute; firmware never imports boards/ or tools/;
+code loaded on demand (firmware/lazy.py ON_DEMAND) is imported by name only, never by resident code.
 """
 
 import ast
@@ -21,17 +22,18 @@ FW = os.path.join(ROOT, "firmware")
 LAYERS = (
     ("leaves", {"errors", "units", "limits", "druglib", "roles", "hmac_sha256", "record", "timebase", "tones",
                 "planner", "therapy", "accounting", "bolus", "demand", "guard", "monitors", "eventlog", "logstore",
-                "framing", "calibration", "ratelog", "alarms", "forecast", "persist", "authstore", "auth", "stops",
-                "config", "params", "lazy"}),
+                "framing", "calibration", "ratelog", "alarms", "forecast", "persist", "authstore", "auth", "gate",
+                "stops", "config", "params", "lazy"}),
     ("step", {"delivery"}),
     ("supervise", {"supervisor"}),
     ("persist", {"store", "boot"}),
     ("control", {"control"}),
     ("handlers", {"commands", "cmd_therapy", "cmd_setup", "cmd_keys", "cmd_log"}),
-    ("top", {"protocol", "app"}),
+    ("top", {"protocol", "serve", "app"}),
 )
 HANDLERS = LAYERS[5][1]
-# the HAL's contracts (hal/interfaces.py) are shared; its drivers and mocks are handed in, never imported
+# the HAL's resident part (hal/interfaces.py: counter arithmetic, Hardware) is shared; its contracts
+# (hal/contracts.py) are host side, its drivers and mocks are handed in: never imported
 ALLOWED_OUTSIDE = {"micropython", "json", "struct", "hashlib", "sys", "gc", "binascii", "hal.interfaces"}
 
 
@@ -154,12 +156,34 @@ def test_every_handler_in_the_command_table_exists():
     import sys
     sys.path.insert(0, os.path.join(ROOT, "hal", "cpython"))
     sys.path.insert(0, ROOT)
-    protocol = importlib.import_module("firmware.protocol")
-    entries = set(protocol._HANDLERS.values()) | {protocol._BENCH}
+    serve = importlib.import_module("firmware.serve")
+    entries = set(serve._HANDLERS.values()) | {serve._BENCH}
     for module, function in sorted(entries):
         assert module in HANDLERS, module
         assert callable(getattr(importlib.import_module("firmware." + module), function)), (module, function)
     assert {m for m, _ in entries} == HANDLERS
+
+
+def test_no_resident_module_imports_an_on_demand_module():
+    """Code loaded for one job (firmware/lazy.py ON_DEMAND: the serving of a line, the Control, the
+    handlers, the boot's recovery, ...) comes in through lazy.module() by name. An import of it in
+    code the pump keeps (the rest of the firmware, boards/) would keep it in RAM for good, which a
+    test run cannot see: its modules are imported once per process (tests_host/fw/test_lazy.py)."""
+    import importlib
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "hal", "cpython"))
+    sys.path.insert(0, ROOT)
+    on_demand = set(importlib.import_module("firmware.lazy").ON_DEMAND)
+    assert {"serve", "control", "commands", "boot"} <= on_demand
+    trees = {"firmware/%s.py" % name: tree for name, tree in _modules().items() if name not in on_demand}
+    for folder, _, files in os.walk(os.path.join(ROOT, "boards")):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                trees[os.path.relpath(path, ROOT)] = ast.parse(open(path).read(), path)
+    bad = sorted("%s imports %s" % (path, sorted(_imports(tree)[0] & on_demand))
+                 for path, tree in trees.items() if _imports(tree)[0] & on_demand)
+    assert bad == []
 
 
 WIRING = {"listener", "on_store_error", "store", "after_step", "on_shutdown", "control"}   # hooks the builder sets

@@ -12,9 +12,9 @@ from pumpctl import devview, rtt, sign
 from pumpctl import keys as keyfile
 from pumpctl.link import LinkError, PumpLink
 
-from firmware import protocol, roles
+from firmware import roles, serve
 from firmware.hmac_sha256 import Hmac
-from firmware.protocol import split_frame
+from firmware.serve import split_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_host_role_map_agrees_with_the_firmware():
     assert sign.ROLES == roles.ROLES and set(sign.PUBLIC) == set(roles.PUBLIC)
     assert sign.BENCH_PREFIXES == roles.BENCH_PREFIXES
-    names = list(protocol._HANDLERS) + ["sim.run", "sim.fault", "fault.inject", "future.cmd"]
+    names = list(serve._HANDLERS) + ["sim.run", "sim.fault", "fault.inject", "future.cmd"]
     for cmd in names:
         for args in ({}, {"nl_per_step": 50}, {"low_reservoir_ml": 3}):
             assert sign.is_public(cmd) == roles.is_public(cmd), cmd
@@ -37,7 +37,7 @@ def test_dev_keys_and_signatures_agree_with_the_firmware():
     line = sign.encode({"id": 1, "cmd": "program", "mode": "stopped"}, "clinician", 7, key)
     body, mac = split_frame(line[:-1])
     assert Hmac(key).hexdigest(body) == mac
-    assert json.loads(body) == {"id": 1, "cmd": "program", "mode": "stopped", "role": "clinician", "ctr": 7}
+    assert json.loads(bytes(body)) == {"id": 1, "cmd": "program", "mode": "stopped", "role": "clinician", "ctr": 7}
     with pytest.raises(sign.FrameError):
         sign.encode({"id": 1, "cmd": "set", "x": "y" * 1000}, "clinician", 1, key)
 
@@ -105,6 +105,47 @@ def test_links_take_the_counter_from_the_pump_and_resync_after_another_host():
     assert only_patient.role_for("program", {}) is None and only_patient.role_for("ack", {}) == "patient"
     with pytest.raises(LinkError, match="frame holds at most"):
         first.request("set", junk="x" * 2000)
+
+
+class _SlowPort(_InProcess):
+    """A serial port to an in-process pump that answers the opening's newline only after the link's
+    drain (as a board does that loads the code serving a line first): its answer comes with the next."""
+
+    timeout = 1.0
+
+    def reset_input_buffer(self):
+        self.buf = b""
+
+    def close(self):
+        pass
+
+    def write(self, data):
+        if data == b"\n" and not self.buf:
+            self.sim.serial.push(data)      # taken, answered later
+            return
+        _InProcess.write(self, data)
+
+
+def test_a_late_answer_to_the_partial_line_ended_at_opening_is_not_the_first_requests(monkeypatch):
+    """Someone left half a line on the port (a terminal's Ctrl-A); the link ends it with a newline when it
+    opens, and the pump's E_JSON for it (no id) arrives after the drain, before the answer to the first
+    request: it is skipped, not taken as that request's answer. Later, an unreadable line's answer is
+    ours again."""
+    import serial
+
+    from helpers import make_sim
+    sim = make_sim()
+    sim.serial.push(b"\r\x01")                     # what mpremote's enter_raw_repl leaves
+    port = _SlowPort(sim)
+    monkeypatch.setattr(serial, "serial_for_url", lambda *args, **kwargs: port)
+    link = PumpLink.serial("socket://127.0.0.1:1", keys=keyfile.dev_keys())
+    reply = link.call("status")
+    assert reply["ok"] and reply["id"] == 1
+    assert [json.loads(line)["error"] for line in link.skipped] == ["E_JSON"]
+    link.send_raw(b'{"id": 7, "cmd": \n')
+    unread = link._await("status", 2)
+    assert unread["error"] == "E_JSON" and unread.get("unread") and unread["id"] == 2
+    assert link.call("info")["ok"]
 
 
 def test_dates_from_the_pump_epoch():

@@ -9,7 +9,7 @@ import json
 from boards.sim.bench import SimBench
 from firmware import roles
 from firmware.app import Config, Pump
-from firmware.auth import dev_key
+from firmware.authstore import dev_key
 from firmware.hmac_sha256 import Hmac
 from hal.interfaces import Hardware
 from hal.mock.clock import VirtualClock
@@ -24,7 +24,7 @@ MAX_NOTICES = 4000                # notices kept by Simulation (the latest; olde
 
 
 def dev_keys():
-    """The simulator's development keys, one per role, derived from a PUBLIC seed (firmware/auth.py
+    """The simulator's development keys, one per role, derived from a PUBLIC seed (firmware/authstore.py
     DEV_SEED): anyone can sign for a simulator. For the simulator only: a board refuses them and is
     provisioned with random keys (pumpctl keys generate / provision, docs/protocol.md)."""
     return {role: dev_key(role) for role in roles.ROLES}

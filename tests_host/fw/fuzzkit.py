@@ -232,7 +232,7 @@ def forged_frames(sim):
 def snapshot(sim):
     """Everything garbage must not change (wakeups excepted: input wakes the loop). Read in process,
     not over the line, so that no reply the harness is waiting for is consumed here."""
-    st = commands.status(sim.pump.protocol.control, {})
+    st = commands.status(sim.pump.control(), {})
     st.pop("wakeups")
     config = sorted(sim.pump.config.__dict__.items())
     auth = sim.pump.protocol.auth
@@ -409,7 +409,7 @@ def hostile_line(sim, cmd, base, path, token, role="clinician"):
     body = json.dumps(req).replace('"%s"' % _MARK, token).encode()
     if not signed:
         return body + b"\n"
-    from firmware.auth import dev_key
+    from firmware.authstore import dev_key
     from firmware.hmac_sha256 import Hmac
     return body + b"~" + Hmac(dev_key(role)).hexdigest(body) + b"\n"
 

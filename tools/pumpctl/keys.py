@@ -19,7 +19,7 @@ from pumpctl.sign import ROLES
 
 FORMAT = 1
 KEY_BYTES = 32
-DEV_SEED = b"micro-dosing pump simulator development key (public, never on a board): "   # = firmware/auth.py
+DEV_SEED = b"micro-dosing pump simulator development key (public, never on a board): "   # = firmware/authstore.py
 
 
 class KeyFileError(ValueError):
@@ -27,7 +27,7 @@ class KeyFileError(ValueError):
 
 
 def dev_keys():
-    """The simulator's development keys (the same derivation as firmware/auth.py dev_key)."""
+    """The simulator's development keys (the same derivation as firmware/authstore.py dev_key)."""
     return {role: hashlib.sha256(DEV_SEED + role.encode()).digest() for role in ROLES}
 
 
