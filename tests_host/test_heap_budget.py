@@ -15,6 +15,7 @@ itself, and the smallest heapsize that completes, come from `python tools/bench/
 --find-min` (numbers of the 64-bit unix port: see the module docstring there).
 """
 
+import ast
 import sys
 from pathlib import Path
 
@@ -107,6 +108,55 @@ def test_pico_heap_rows_name_every_figure():
     assert [r[0].split(": ")[1] for r in rows[6:]] == ["firmware.m%02d" % i for i in range(heap.TOP_MODULES)]
 
 
+def test_pico_heap_floor_rows_judge_the_floor_against_each_budget():
+    heap = _pico_heap()
+    mods = [["firmware.m%02d" % i, 1000, 2000] for i in range(12)]
+    m = {"boot": {"alloc": 90 * 1024, "free": 150 * 1024}, "peak": {"alloc": 110 * 1024, "free": 130 * 1024,
+         "passes": 3}, "boot_full": {"alloc": 91 * 1024, "free": 149 * 1024},
+         "peak_full": {"alloc": 111 * 1024, "free": 129 * 1024, "passes": 3}, "modules": mods, "resident": [],
+         "floor": {"before": 80 * 1024, "alloc": 69 * 1024, "evicted": ["boards.bench", "firmware.auth"],
+                   "signed_code": 20 * 1024, "signed_modules": ["firmware.auth", "firmware.protocol"]}}
+    rows = heap.bench_rows(m)
+    floor, signed = rows[6], rows[7]
+    assert floor[0].startswith("floor after boot") and "(bench, auth; 80.0 KB before)" in floor[0]
+    assert floor[1] == "69.0 KB: below the budget" and floor[2] == "<= 72.0 KB"
+    assert "(auth, protocol)" in signed[0]
+    assert signed[1] == "89.0 KB: ABOVE the budget: not reachable with this code in RAM" and signed[2] == "<= 88.0 KB"
+    assert rows[8][0] == "largest module: firmware.m00"
+    m["floor"]["alloc"] = 73 * 1024
+    assert heap.bench_rows(m)[6][1] == "73.0 KB: ABOVE the budget: not reachable with this code in RAM"
+
+
+def test_floor_run_keeps_the_step_path_and_takes_out_the_command_layer(tmp_path):
+    """The floor run takes every module but the step path out of RAM: the step path's modules are the
+    deploy's, none is loaded on demand or taken out, and none imports (at its top level) a module
+    taken out (else taking it out of sys.modules would not free its code)."""
+    heap = _pico_heap()
+    sys.path.insert(0, str(ROOT))
+    try:
+        from firmware import lazy
+    finally:
+        sys.path.pop(0)
+    tree = heap.mkfs.deploy_tree("mpy", str(tmp_path / "tree"))
+    order = heap.module_order(tree)
+    evict = set(heap.floor_evict(order))
+    assert set(heap.FLOOR_MODULES) <= set(order) and not set(heap.FLOOR_MODULES) & evict
+    assert {"firmware.protocol", "firmware.auth", "boards.bench"} <= evict
+    assert {"firmware." + n for n in lazy.ON_DEMAND} <= evict
+    assert "firmware.app" not in evict and "hal.mcu.stepper" not in evict
+    for name in heap.FLOOR_MODULES:
+        path = ROOT.joinpath(*name.split("."))
+        src = path.with_suffix(".py") if path.with_suffix(".py").is_file() else path / "__init__.py"
+        for node in ast.parse(src.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = {node.module} | {node.module + "." + a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                names = {a.name for a in node.names}
+            else:
+                continue
+            assert not names & evict, (name, names & evict)
+
+
 def test_pico_heap_rows_say_why_when_the_emulator_is_missing(monkeypatch):
     heap = _pico_heap()
     monkeypatch.setattr(heap.pico, "unavailable", lambda: "node is not on PATH")
@@ -123,7 +173,7 @@ def test_module_order_imports_before_importers(tmp_path):
     at = {name: i for i, name in enumerate(order)}
     for first, then in (("firmware", "firmware.app"), ("firmware.eventlog", "firmware.app"),
                         ("firmware.record", "firmware.logstore"), ("firmware.errors", "firmware.protocol"),
-                        ("hal.interfaces", "hal.mcu.storage"), ("boards", "boards.pico.board")):
+                        ("hal.interfaces", "boards.mcu_board"), ("boards", "boards.pico.board")):
         assert at[first] < at[then], (first, then)
 
 

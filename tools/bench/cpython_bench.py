@@ -4,7 +4,8 @@ timings depend on the machine. Each row names its budget where the project has o
 Usage: python tools/bench/cpython_bench.py [--quick] [--only floor,ram,...]
 
 It runs the scripts beside it (mpy_*.py on the MicroPython unix port and the 32-bit build, the heap
-run of cpython_heap_run.py) and the emulated Pico's heap figures (tools/emu/heap.py).
+runs of cpython_heap_run.py: 64-bit, and 32-bit with the code in flash) and the emulated Pico's heap
+figures (tools/emu/heap.py).
 """
 
 import argparse
@@ -407,6 +408,14 @@ def _ram_table(args):
           ("quantity", "value", "budget"), cpython_heap_run.bench_rows(30, find_min=not args.quick))
 
 
+def _flash_table(args):
+    import cpython_heap_run
+    days = 3 if args.quick else 30
+    table("Heap with the code in flash (ROMFS, as in a frozen image), %d days of therapy, 32-bit MicroPython "
+          "build (the board's object sizes; goal of issue 15)" % days,
+          ("quantity", "measured", "budget"), cpython_heap_run.bench_rows_flash32(days))
+
+
 def _pico_table(args):
     repo_path.use("tools/emu")
     import heap as pico_heap
@@ -432,6 +441,7 @@ TABLES = {
     "floor": lambda args: table("Cost per step against a floor loop, CPU time (issue 16), on " + machine(),
                                 ("quantity", "measured", "goal"), floor_rows()),
     "ram": _ram_table,
+    "flash": _flash_table,
     "pico": _pico_table,
     "dose": lambda args: table(
         "Dose error after %d simulated days (MicroPython unix port; budget: within 1 step)" % _days(args),

@@ -1,11 +1,13 @@
 """Bootstrap of the heap-budget run on the MicroPython unix port (tools/bench/cpython_heap_run.py
 launches it):
 
-    micropython -X heapsize=N tools/bench/mpy_heap_boot.py MODE CODE DAYS STORE_DIR SAMPLE_EVERY [CHUNK_S]
+    micropython -X heapsize=N tools/bench/mpy_heap_boot.py MODE CODE DAYS STORE_DIR SAMPLE_EVERY [CHUNK_S [LAYOUT]]
 
-puts the code where MODE says, then runs mpy_heap_scenario.main() from there. Kept tiny: this file is
-compiled from source into the heap it measures, and it sets sys.path itself (to the staged code only:
-not tools/bench/repo_path.py, whose repository paths would let an import bypass the staged code).
+(any MicroPython unix build with vfs.VfsRom: the 64-bit port or the 32-bit single-float build) puts
+the code where MODE says, then runs mpy_heap_scenario.main() from there (LAYOUT: see there). Kept
+tiny: this file is compiled from source into the heap it measures, and it sets sys.path itself (to
+the staged code only: not tools/bench/repo_path.py, whose repository paths would let an import
+bypass the staged code).
 
 MODE  CODE          where the bytecode lives
 rom   image file    a ROMFS image (mpremote romfs build) mounted with vfs.VfsRom from memory OUTSIDE
@@ -73,7 +75,8 @@ def main():
     elif mode != "mpy":
         raise SystemExit("mpy_heap_boot: unknown mode " + mode)
     sys.path[:] = [code]
-    out["boot_heap"] = gc.collect() or gc.mem_alloc()
+    gc.collect()
+    out["boot_heap"] = gc.mem_alloc()
     import mpy_heap_scenario
     status = mpy_heap_scenario.main(sys.argv[3:], out)
     del keep

@@ -5,12 +5,16 @@
     bench_rows()                        # (quantity, measured, budget) rows for tools/bench/cpython_bench.py
 
 Every figure is for the `make build BOARD=pico` deploy (.mpy files on the flash, loaded into RAM, as
-most users run it), booted with the bench jumper closed; the bench's `sim.state` reports gc.mem_alloc()
-and gc.mem_free() after a collection.
-1. after boot: a new pump (empty flash): the heap in use once the pump runs.
-2. peak of a therapy run: the same deploy with tools/emu/heap_main.py as /main.py (the pump built by
-   boards/start.py, a collection before every main-loop pass, gc.mem_alloc() after it and before every
-   collection the firmware makes during it); a session of
+most users run it), booted with the bench jumper closed, with tools/emu/heap_main.py as /main.py (the
+pump built by boards/start.py as the board's main.py builds it, a collection before every main-loop
+pass; its own code, about 2.7 KB with its names, is in every figure); the bench's `sim.state` carries
+the figures.
+1. after boot: a new pump (empty flash), once it runs: the heap in use after the collection at the
+   start of the pass that serves `sim.state`, i.e. between commands (on a board the code a command
+   loads leaves RAM after its reply; until this work the figure was read inside `sim.state`, with the
+   code serving it loaded).
+2. peak of a therapy run: gc.mem_alloc() after every pass and before every collection the firmware
+   makes during it; a session of
    provisioning, calibration, refill, programmes (a 12-step flex one), a prime, delivery, an alarm,
    status and a 64-record log export; the largest figure of any pass.
 3. with a full event log, the steady state of a pump in service: the flash starts with the 200 log
@@ -19,7 +23,14 @@ and gc.mem_free() after a collection.
    next boot of what the session left (settings, journal, keys, a full log, the therapy resumed).
 4. the heap each module holds: every module of the deploy imported alone, in dependency order, on the
    emulated Pico (heap_main.py's module mode); the largest ten in the bench table.
-Budgets: issue 15's goal, <= 72 KB in use after boot and <= 88 KB at the peak (shown on rows 1-3).
+5. the floor of the .mpy deploy: the pump built and run one pass, then everything but the step path
+   out of RAM (heap_main.py's floor mode: the Protocol object with the Auth, the bench, every module
+   but FLOOR_MODULES, firmware.app and the hal modules); then that plus the code every signed command
+   loads (SIGNED_MODULES, their figures from 4). Lower bounds: with this code in RAM the pump can
+   never hold less after boot (it keeps no state of the gate: keys, counters), nor less while a
+   signed command is served (no request, no handler).
+Budgets: issue 15's goal, <= 72 KB in use after boot and <= 88 KB at the peak (shown on rows 1-3, and
+against the floor).
 """
 
 import ast
@@ -41,6 +52,20 @@ BOOT_BUDGET = 72 * 1024
 PEAK_BUDGET = 88 * 1024
 TOP_MODULES = 10
 STORAGE_DIR = "data"            # boards/pico/board.py STORAGE_DIR, under the image's root
+# What a pump runs between commands: the step path, its supervision and alarm tones, the journal and
+# the event log on flash, the line reader, the board's build and drivers (every hal module the deploy
+# holds). Not the bench (a bench jumper's extension) nor anything a command loads.
+FLOOR_MODULES = (
+    "boards", "boards.start", "boards.mcu_board", "boards.pico", "boards.pico.board",
+    "firmware", "firmware.stops", "firmware.config", "firmware.calibration", "firmware.errors",
+    "firmware.lazy", "firmware.timebase", "firmware.planner", "firmware.therapy", "firmware.accounting",
+    "firmware.bolus", "firmware.delivery", "firmware.tones", "firmware.alarms", "firmware.guard",
+    "firmware.monitors", "firmware.supervisor", "firmware.record", "firmware.logstore",
+    "firmware.eventlog", "firmware.store", "firmware.demand", "firmware.framing",
+)
+# What every signed command loads besides: the serving of a line, the gate, the key record and the MAC.
+SIGNED_MODULES = ("firmware.roles", "firmware.ratelog", "firmware.auth", "firmware.gate", "firmware.authstore",
+                  "firmware.hmac_sha256", "firmware.protocol", "firmware.serve", "firmware.control")
 
 
 def _therapy_session(p, keys):
@@ -157,6 +182,39 @@ def module_order(tree):
     return order
 
 
+def floor_evict(order):
+    """The modules the floor run takes out of RAM: every module of `order` (the deploy) but
+    FLOOR_MODULES, firmware.app and the hal modules."""
+    return [m for m in order if m not in FLOOR_MODULES and m != "firmware.app" and m != "hal"
+            and not m.startswith("hal.")]
+
+
+def _floor(tree, tmp, modules):
+    """heap_main.py's floor mode on the deploy `tree`; {"before", "alloc", "evicted", "signed_code",
+    "signed_modules"} (bytes; `modules`: measure()'s per-module figures)."""
+    with open(os.path.join(tree, "heap_floor.txt"), "w") as f:
+        f.write("\n".join(floor_evict(module_order(tree))) + "\n")
+    img = mkfs.image(tree, os.path.join(tmp, "floor.img"))
+    saved = os.path.join(tmp, "floor-after.img")
+    p = pico.EmulatedPico(img, gpio={pico.BENCH: 0}).start()
+    try:
+        for _ in range(120):
+            p.wait_emulated(1)
+            p.save(saved)
+            files = mkfs.read_files(saved)
+            if "/heap_floor.json" in files:
+                break
+        else:
+            raise pico.EmulatorError("the floor run wrote no /heap_floor.json in 120 emulated seconds")
+    finally:
+        p.stop()
+    got = json.loads(files["/heap_floor.json"])
+    kept = {name: k for name, k, _ in modules}
+    signed = [m for m in module_order(tree) if m in SIGNED_MODULES]
+    return {"before": got["before"], "alloc": got["floor"], "evicted": got["evicted"],
+            "signed_modules": signed, "signed_code": sum(kept.get(m) or 0 for m in signed)}
+
+
 def _state(img, keys, session=False, save_fs=None):
     p = pico.EmulatedPico(img, save_fs=save_fs, gpio={pico.BENCH: 0}).start()
     try:
@@ -178,13 +236,11 @@ def measure(keep=None):
     try:
         tree = mkfs.deploy_tree("mpy", os.path.join(tmp, "tree"))
         main_py = os.path.join(tree, "main.py")
-        with open(main_py, "rb") as f:
-            board_main = f.read()
         keys = keyfile.generate()
         out = {}
-        state = _state(mkfs.image(tree, os.path.join(tmp, "boot.img")), keys)
-        out["boot"] = {"alloc": state["heap_alloc"], "free": state["heap_free"]}
         shutil.copyfile(os.path.join(HERE, "heap_main.py"), main_py)
+        state = _state(mkfs.image(tree, os.path.join(tmp, "boot.img")), keys)
+        out["boot"] = state["heap_rest"]
         state = _state(mkfs.image(tree, os.path.join(tmp, "peak.img")), keys, session=True)
         out["peak"], out["peak_by_cmd"] = state["heap_peak"], state["heap_by_cmd"]
         out["resident"] = state["heap_resident"]
@@ -199,18 +255,18 @@ def measure(keep=None):
         state = _state(full, keys, session=True, save_fs=full)
         out["peak_full"], out["peak_full_by_cmd"] = state["heap_peak"], state["heap_by_cmd"]
         shutil.rmtree(data)
-        with open(main_py, "wb") as f:
-            f.write(board_main)
         mkfs.redeploy(full, tree)
         state = _state(full, keys)
-        out["boot_full"] = {"alloc": state["heap_alloc"], "free": state["heap_free"]}
+        out["boot_full"] = state["heap_rest"]
         # the heap of each module, imported alone
-        shutil.copyfile(os.path.join(HERE, "heap_main.py"), main_py)
         with open(os.path.join(tree, "heap_modules.txt"), "w") as f:
             f.write("\n".join(module_order(tree)) + "\n")
         state = _state(mkfs.image(tree, os.path.join(tmp, "modules.img")), keys)
         out["before_imports"] = state["heap_modules"][0][1]
         out["modules"] = sorted(state["heap_modules"][1:], key=lambda m: -(m[1] or 0))
+        # the floor: the pump with everything but the step path out of RAM
+        os.remove(os.path.join(tree, "heap_modules.txt"))
+        out["floor"] = _floor(tree, tmp, out["modules"])
         return out
     finally:
         if keep is None:
@@ -259,6 +315,19 @@ def bench_rows(m=None):
     rows.append(("heap of the modules, each imported alone (%d modules)" % len(mods), _kb(code), "-"))
     rows.append(("  of which in RAM once the pump runs (%d modules; the rest load per command)"
                  % len([mod for mod in mods if mod[0] in m["resident"]]), _kb(resident), "-"))
+    fl = m.get("floor")
+    if fl:
+        rows.append(("floor after boot: the pump with its command layer out of RAM (%s; %s before)"
+                     % (", ".join(n.split(".")[-1] for n in fl["evicted"]), _kb(fl["before"])),
+                     "%s: %s" % (_kb(fl["alloc"]), "below the budget" if fl["alloc"] <= BOOT_BUDGET
+                                 else "ABOVE the budget: not reachable with this code in RAM"),
+                     "<= %s" % _kb(BOOT_BUDGET)))
+        at_signed = fl["alloc"] + fl["signed_code"]
+        rows.append(("floor at a signed command: the above + the code every signed command loads (%s)"
+                     % ", ".join(n.split(".")[-1] for n in fl["signed_modules"]),
+                     "%s: %s" % (_kb(at_signed), "below the budget" if at_signed <= PEAK_BUDGET
+                                 else "ABOVE the budget: not reachable with this code in RAM"),
+                     "<= %s" % _kb(PEAK_BUDGET)))
     for rank, mod in enumerate(mods[:TOP_MODULES]):
         label = "largest module" if rank == 0 else "  module #%d" % (rank + 1)
         rows.append(("%s: %s" % (label, mod[0]), "import failed" if mod[1] is None else "%d B" % mod[1], "-"))

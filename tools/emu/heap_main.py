@@ -6,6 +6,9 @@ everything that pass allocated since the last collection: the most the heap has 
 garbage is collected between wake-ups. The firmware's own collections during a pass (firmware/lazy.py
 collect(), while a command loads code) are watched: the heap in use just before each counts too. The
 largest over the run is the peak ("cmd": the command that pass served, "-" for none).
+"heap_rest" is the heap in use (and free) after the collection at the start of the pass that serves
+the `sim.state` asking for it: the pump between commands, the code the last command loaded gone (on a
+board it leaves RAM after its reply), the names it interned kept (they stay for good).
 "heap_by_cmd" holds the largest figure of the passes that served each command. The figures ride on the
 bench's `sim.state` reply ("heap_peak"), so the bench jumper must be closed. This file's own bytecode
 and objects (about 2 KB) are in them.
@@ -16,6 +19,13 @@ heap after a collection, before and after the import): "heap_modules" in `sim.st
 kept, bytes allocated by the import (what it kept, plus its garbage: the file object, the read
 buffers)], None if the import failed; the first entry is the heap in use before the first import (the
 runtime and this file). That run measures the modules only: its peak is not the pump's.
+
+With /heap_floor.txt on the flash (module names, heap.py writes it), the floor: the pump is built and
+runs one pass, then everything it holds that is not the step path leaves RAM (the Protocol object and
+with it the Auth, the bench, and the modules named: the command layer), and the heap in use after a
+collection is written to /heap_floor.json ({"before": with them, "floor": without, "evicted": the
+modules that were loaded}). The board then only feeds its watchdog: heap.py reads the file from the
+flash.
 """
 
 import gc
@@ -49,6 +59,51 @@ def _module_heap():
     return out
 
 
+def _lines(path):
+    try:
+        f = open(path)
+    except OSError:
+        return None
+    with f:
+        return f.read().split()
+
+
+def _floor(names):
+    import json
+    import time
+
+    from boards import start
+    from boards.pico import board
+    pump = start.build(board)
+    pump.loop_once()
+    gc.collect()
+    before = gc.mem_alloc()
+    pump.protocol = None          # the serving of lines, the gate and its key record
+    pump.hw.bench = None
+    app = sys.modules["firmware.app"]
+    for name in ("Protocol", "Control"):
+        if name in dir(app):
+            delattr(app, name)
+    evicted = []
+    for name in names:
+        if sys.modules.pop(name, None) is not None:
+            evicted.append(name)
+            package, _, attr = name.rpartition(".")
+            if package in sys.modules and attr in dir(sys.modules[package]):
+                delattr(sys.modules[package], attr)
+    gc.collect()
+    floor = gc.mem_alloc()
+    with open("/heap_floor.json", "w") as f:
+        json.dump({"before": before, "floor": floor, "evicted": evicted}, f)
+    while True:
+        pump.hw.watchdog.feed()
+        time.sleep_ms(100)
+
+
+_floor_names = _lines("/heap_floor.txt")
+if _floor_names is not None:
+    _floor(_floor_names)
+
 modules = _module_heap()
 
 from boards import start  # noqa: E402
@@ -59,6 +114,7 @@ pump = start.build(board)
 from firmware import lazy  # noqa: E402
 
 pass_max = [0]       # the heap in use just before a collection the firmware made during this pass
+rest = [0, 0]        # in use and free at the start of this pass, after a collection: between commands
 _collect = lazy.collect
 
 
@@ -94,6 +150,7 @@ class PeakBench(HardwareBench):
         state["heap_peak"] = peak
         state["heap_by_cmd"] = by_cmd
         state["heap_resident"] = resident
+        state["heap_rest"] = {"alloc": rest[0], "free": rest[1]}
         if modules is not None:
             state["heap_modules"] = modules
         return state
@@ -103,6 +160,8 @@ pump.hw.bench = PeakBench()
 while True:
     served[0] = None
     gc.collect()
+    rest[0] = gc.mem_alloc()
+    rest[1] = gc.mem_free()
     pass_max[0] = 0
     pump.loop_once()
     used = max(gc.mem_alloc(), pass_max[0])
