@@ -115,21 +115,19 @@ def test_the_contracts_are_the_hals_eight():
     assert c["Storage"]["write"] == (["self", "name", "data"], False)
 
 
+def _violations_of(table, c):
+    """Every violation of the classes of `table` (file -> {class: contract}) against contracts `c`."""
+    return ["%s: %s" % (rel, v) for rel, mapping in table.items() for v in violations(_read(rel), mapping, c)]
+
+
 def test_every_board_driver_has_every_method_of_its_contract():
     c = _contract_map()
-    bad = []
-    for rel, mapping in DRIVERS.items():
-        bad += ["%s: %s" % (rel, v) for v in violations(_read(rel), mapping, c)]
-    assert bad == []
+    assert _violations_of(DRIVERS, c) == []
     assert sorted({k for m in DRIVERS.values() for k in m.values()}) == sorted(c), "a contract without a driver"
 
 
 def test_every_mock_has_every_method_of_its_contract():
-    c = _contract_map()
-    bad = []
-    for rel, mapping in MOCKS.items():
-        bad += ["%s: %s" % (rel, v) for v in violations(_read(rel), mapping, c)]
-    assert bad == []
+    assert _violations_of(MOCKS, _contract_map()) == []
 
 
 def test_every_driver_and_mock_class_is_mapped_to_a_contract():

@@ -132,7 +132,6 @@ def test_a_late_answer_to_the_partial_line_ended_at_opening_is_not_the_first_req
     request: it is skipped, not taken as that request's answer. Later, an unreadable line's answer is
     ours again."""
     import serial
-
     from helpers import make_sim
     sim = make_sim()
     sim.serial.push(b"\r\x01")                     # what mpremote's enter_raw_repl leaves

@@ -130,13 +130,14 @@ _THERAPY = [("collect",)] + [("loaded", name) for name in ("cmd_therapy", "drugl
 
 
 def test_code_loads_between_collections_while_a_command_is_served_and_never_outside_one():
-    """On a board that drops each job's code, a module a command loads comes onto a collected heap and
-    its import's garbage is collected at once (a handler's module with its helpers); the settings written, the heap is collected (the codec dropped, the record and its
-    file object freed), and again once the reply is sent (the line's code, dropped, and its garbage go
-    before the journal): a command's peak is its largest step, not the sum of its steps. Outside a
-    command (the journal after it, a bolus ending: a commit, the forecast, the journal), nothing
-    collects: a collection takes ~15 ms on the Pico and an alarm tone's edges are timed by the main
-    loop. A pump that keeps its code (the simulator, a frozen or .py deploy) never collects."""
+    """On a board that drops each job's code, a module a command loads comes onto a collected heap and its
+    import's garbage is collected at once (a handler's module with its helpers); the settings written, the
+    heap is collected (the codec dropped, the record and its file object freed), and again once the reply is
+    sent (the line's code, dropped, and its garbage go before the journal): a command's peak is its largest
+    step, not the sum of its steps. Outside a command (the journal after it, a bolus ending: a commit, the
+    forecast, the journal), nothing collects: a collection takes ~15 ms on the Pico and an alarm tone's
+    edges are timed by the main loop. A pump that keeps its code (the simulator, a frozen or .py deploy)
+    never collects."""
     _forget_job_modules()
     sim = filled_sim(evict_handlers=1)
     events, held = [], []
@@ -271,6 +272,21 @@ def test_a_board_holds_the_serving_code_and_the_control_only_while_a_line_is_ser
     assert _serving_loaded() == ["serve", "control"]
 
 
+def _program_with_a_module_failing(sim, failing):
+    """A signed `program` while firmware.<failing> cannot load (a MemoryError, as on a short heap)."""
+    real_module = lazy.module
+
+    def module(name):
+        if name == failing:
+            raise MemoryError("memory allocation failed")
+        return real_module(name)
+    lazy.module = module
+    try:
+        return sim.request("program", mode="continuous", dose_mcg_day=400)
+    finally:
+        lazy.module = real_module
+
+
 def test_a_line_whose_serving_code_cannot_load_is_answered_and_changes_nothing():
     """A board short of heap for the serving code: the line is answered E_INTERNAL, nothing changes
     (the frame is not even authenticated: its counter is not used up) and delivery goes on."""
@@ -278,17 +294,7 @@ def test_a_line_whose_serving_code_cannot_load_is_answered_and_changes_nothing()
     sim = filled_sim(evict_handlers=1)
     last_ctr = sim.pump.protocol.auth.last_ctr("clinician")
     steps0 = ok(sim.request("status"))["steps"]
-    real_module = lazy.module
-
-    def module(name):
-        if name == "serve":
-            raise MemoryError("memory allocation failed")
-        return real_module(name)
-    lazy.module = module
-    try:
-        reply = sim.request("program", mode="continuous", dose_mcg_day=400)
-    finally:
-        lazy.module = real_module
+    reply = _program_with_a_module_failing(sim, "serve")
     assert reply["id"] is None and reply["ok"] is False and reply["error"] == "E_INTERNAL", reply
     assert "MemoryError" in reply["msg"] and "nothing changed, delivery goes on" in reply["msg"], reply
     assert _loaded() == []
@@ -364,17 +370,7 @@ def test_a_signed_line_whose_gate_cannot_load_is_refused_and_changes_nothing():
     key_record = sim.flash.files["auth"]
     state0 = ok(sim.request("keys.state"))
     steps0 = ok(sim.request("status"))["steps"]
-    real_module = lazy.module
-
-    def module(name):
-        if name == "gate":
-            raise MemoryError("memory allocation failed")
-        return real_module(name)
-    lazy.module = module
-    try:
-        reply = sim.request("program", mode="continuous", dose_mcg_day=400)
-    finally:
-        lazy.module = real_module
+    reply = _program_with_a_module_failing(sim, "gate")
     assert reply["ok"] is False and reply["error"] == "E_INTERNAL", reply
     assert "MemoryError" in reply["msg"] and "nothing changed, delivery goes on" in reply["msg"], reply
     assert _loaded() == [] and _gate_loaded() == []
