@@ -13,27 +13,13 @@ line: {"days", "steps", "wakeups", "housekeeping"}.
 import json
 import sys
 
-import repo_path  # noqa: F401  (the repository on sys.path; on CPython the `micropython` stand-in too)
+import repo_path  # (the repository on sys.path; on CPython the `micropython` stand-in too)
 
 from boards.sim.board import Simulation
 
 
-def _int_args(argv, least, most):
-    """The positive integer arguments, or a one-line usage and exit 2."""
-    try:
-        if not least <= len(argv) <= most:
-            raise ValueError
-        values = [int(a) for a in argv]
-        if min(values) <= 0:
-            raise ValueError
-        return values
-    except ValueError:
-        print("usage: micropython tools/bench/mpy_days.py DAYS [DOSE_MCG_DAY]")
-        raise SystemExit(2)
-
-
 def main(argv):
-    values = _int_args(argv, 1, 2)
+    values = repo_path.positive_ints(argv, 1, 2, "micropython tools/bench/mpy_days.py DAYS [DOSE_MCG_DAY]")
     days = values[0]
     dose = values[1] if len(values) > 1 else 400
     sim = Simulation(capacity_nl=40_000_000)

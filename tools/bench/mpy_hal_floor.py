@@ -14,23 +14,9 @@ steps made.
 
 import sys
 
-import repo_path  # noqa: F401  (the repository on sys.path; on CPython the `micropython` stand-in too)
+import repo_path  # (the repository on sys.path; on CPython the `micropython` stand-in too)
 
 from boards.sim.board import Simulation
-
-
-def _int_args(argv, least, most):
-    """The positive integer arguments, or a one-line usage and exit 2."""
-    try:
-        if not least <= len(argv) <= most:
-            raise ValueError
-        values = [int(a) for a in argv]
-        if min(values) <= 0:
-            raise ValueError
-        return values
-    except ValueError:
-        print("usage: micropython tools/bench/mpy_hal_floor.py DAYS")
-        raise SystemExit(2)
 
 _STEP_MS = 21_600
 
@@ -58,4 +44,4 @@ def run(days):
     return steps
 
 
-print(run(_int_args(sys.argv[1:], 1, 1)[0]))
+print(run(repo_path.positive_ints(sys.argv[1:], 1, 1, "micropython tools/bench/mpy_hal_floor.py DAYS")[0]))

@@ -5,6 +5,7 @@ CPython, hal/cpython (the stand-in for MicroPython's `micropython` module) and t
 it is not installed). A script's own folder is sys.path[0] on MicroPython and CPython alike: that is
 how this module is found. `use("tools/emu")` adds another folder of the repository the same way.
 (mpy_heap_boot.py is the one exception: it replaces sys.path with the staged code it measures.)
+`positive_ints()` is the scripts' one check of integer arguments (MicroPython has no argparse).
 """
 
 import sys
@@ -29,3 +30,17 @@ try:
 except ImportError:
     use("hal/cpython")
     use("tools")
+
+
+def positive_ints(argv, least, most, usage):
+    """The arguments as positive integers (least..most of them), or `usage` on one line and exit 2."""
+    try:
+        if not least <= len(argv) <= most:
+            raise ValueError
+        values = [int(a) for a in argv]
+        if min(values) <= 0:
+            raise ValueError
+        return values
+    except ValueError:
+        print("usage: " + usage)
+        raise SystemExit(2)
