@@ -77,10 +77,8 @@ class Pump:
     def _boot(self, reset_cause):
         logstore = LogStore(self.hw.storage, self.log.capacity)
         self.log.on_store_error = self.store.log_store_error
-        keep = lazy.mark()
-        stop_bits, notes = lazy.module("boot").restore(self.store, logstore, reset_cause)
-        if self.config.evict_handlers:
-            lazy.drop(keep)             # the recovery code runs once
+        stop_bits, notes = lazy.call(self.config.evict_handlers, "boot", "restore",   # the recovery code
+                                     self.store, logstore, reset_cause)            # runs once
         store = self.store
         if notes.get("settings") == "lost":
             store.lost_at_boot(SETTINGS_LOST)
@@ -188,11 +186,8 @@ class Pump:
         delivery.clear_pending()
         delivery.apply_basal()
         self._update_allowance()
-        keep = lazy.mark()
-        self.refill_due_s = lazy.module("forecast").for_delivery(delivery, self.demand, self.config, self.timebase,
-                                                                 self.hw.clock.ticks_ms())
-        if self.config.evict_handlers:
-            lazy.drop(keep)
+        self.refill_due_s = lazy.call(self.config.evict_handlers, "forecast", "for_delivery", delivery,
+                                      self.demand, self.config, self.timebase, self.hw.clock.ticks_ms())
         self.store.journal_soon()
 
     def _update_allowance(self):

@@ -94,12 +94,7 @@ class Auth:
     def _job(self, module, name, *args):
         """firmware/<module>.py's function `name`(self, *args), loaded on demand; on a board (evict) its
         code and all it loaded leave RAM after it (firmware/lazy.py)."""
-        keep = lazy.mark()
-        try:
-            return getattr(lazy.module(module), name)(self, *args)
-        finally:
-            if self._evict:
-                lazy.drop(keep)
+        return lazy.call(self._evict, module, name, self, *args)
 
     # --- jobs loaded on demand ----------------------------------------------------------------------
     def check(self, cmd, req, role, ctr, body, mac):

@@ -6,6 +6,8 @@ the flash codec).
     ...import and use what the job needs...
     lazy.drop(keep)             # every module loaded since leaves sys.modules and its package
 
+or, for a job that is one call: `lazy.call(evict, "forecast", "for_delivery", ...)`.
+
 A dropped module's code is freed by the next collection unless something still refers to it (an
 object of one of its classes keeps that class alive, harmlessly). Boards drop (Config.evict_handlers);
 the simulator keeps modules loaded for speed: the behaviour is the same.
@@ -63,6 +65,17 @@ def module(name):
             collect()
         mod = sys.modules[full]
     return mod
+
+
+def call(evict, name, function, *args):
+    """firmware.<name>.<function>(*args), its module loaded if needed: one job. With `evict`
+    (Config.evict_handlers) every module the job loaded leaves RAM after it, as with mark()/drop()."""
+    keep = mark()
+    try:
+        return getattr(module(name), function)(*args)
+    finally:
+        if evict:
+            drop(keep)
 
 
 def settle():
